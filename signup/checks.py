@@ -1,0 +1,38 @@
+"""Misconfiguration caught at start-up, with stable ids, instead of at request time."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register()
+def check_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    for alias, db in settings.DATABASES.items():
+        if db.get("ATOMIC_REQUESTS"):
+            problems.append(
+                Error(
+                    f"DATABASES[{alias!r}]['ATOMIC_REQUESTS'] is on.",
+                    hint="Sign-up attempts must be committed before Cognito is called; turn it off.",
+                    id="signup.E001",
+                )
+            )
+    if settings.SIGNUP_TRUSTED_PROXY_COUNT < 0:
+        problems.append(
+            Error("SIGNUP_TRUSTED_PROXY_COUNT is negative.", hint="Use 0 when no proxy is in front.", id="signup.E002")
+        )
+    if settings.COGNITO_READ_TIMEOUT <= 0 or settings.COGNITO_CONNECT_TIMEOUT <= 0:
+        problems.append(
+            Error("Cognito timeouts must be positive.", hint="Set COGNITO_*_TIMEOUT in seconds.", id="signup.E003")
+        )
+    for pattern in settings.SIGNUP_REDIRECT_ALLOWED_HOSTS:
+        if "/" in pattern or pattern in ("*", "*."):
+            problems.append(
+                Warning(
+                    f"SIGNUP_REDIRECT_ALLOWED_HOSTS has {pattern!r}, which is not a host name.",
+                    hint="List host names such as app.example.com or *.example.com.",
+                    id="signup.W001",
+                )
+            )
+    return problems

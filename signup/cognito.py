@@ -1,0 +1,326 @@
+"""The only module that talks to Cognito: clients, SecretHash, typed results and errors.
+
+SignUp is not idempotent, so the clients for the public calls never retry on their own
+(shared/reference/cognito-signup.md §5); the IAM-authorised describe calls may.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore
+import botocore.config
+import botocore.exceptions
+from django.conf import settings
+
+
+def secret_hash(username: str, client_id: str, client_secret: str) -> str:
+    """Base64(HMAC-SHA256(secret, username + client_id)), all UTF-8 (§2.1)."""
+    digest = hmac.new(client_secret.encode("utf-8"), (username + client_id).encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a portal's calls go: a region, an optional endpoint, a pool and an app client."""
+
+    region: str
+    endpoint_url: str | None
+    user_pool_id: str
+    client_id: str
+    client_secret_env: str = ""
+    has_secret: bool = False
+
+
+class CognitoError(Exception):
+    """Cognito answered with an error: nothing was created, unless the code says otherwise."""
+
+    def __init__(self, code: str, message: str, request_id: str = "", latency_ms: int | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.latency_ms = latency_ms
+
+
+class CognitoUnreachable(Exception):
+    """The request never reached Cognito (connection refused, DNS, connect timeout)."""
+
+    code = "EndpointConnectionError"
+
+    def __init__(self, detail: str, latency_ms: int | None = None):
+        super().__init__(detail)
+        self.latency_ms = latency_ms
+
+
+class CognitoNoAnswer(Exception):
+    """The request may have reached Cognito but no usable answer came back (read timeout, garbage)."""
+
+    code = "NoAnswer"
+
+    def __init__(self, detail: str, latency_ms: int | None = None):
+        super().__init__(detail)
+        self.latency_ms = latency_ms
+
+
+class SecretUnavailable(Exception):
+    """The client needs a secret and we could not get it."""
+
+
+@dataclass(frozen=True)
+class CodeDelivery:
+    destination: str = ""
+    medium: str = ""
+    attribute: str = ""
+
+    @classmethod
+    def from_response(cls, raw: dict[str, Any] | None) -> CodeDelivery | None:
+        if not raw:
+            return None
+        return cls(raw.get("Destination", ""), raw.get("DeliveryMedium", ""), raw.get("AttributeName", ""))
+
+    def as_json(self) -> dict[str, str]:
+        return {"destination": self.destination, "medium": self.medium, "attribute": self.attribute}
+
+
+@dataclass(frozen=True)
+class SignUpResult:
+    user_sub: str
+    user_confirmed: bool
+    code_delivery: CodeDelivery | None
+    request_id: str
+    latency_ms: int
+
+
+@dataclass(frozen=True)
+class CallResult:
+    request_id: str
+    latency_ms: int
+    code_delivery: CodeDelivery | None = None
+
+
+@dataclass(frozen=True)
+class SignUpCall:
+    """Everything SignUp takes besides ClientId and SecretHash, which come from the target."""
+
+    username: str
+    password: str | None
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+    validation_data: list[tuple[str, str]] = field(default_factory=list)
+    client_metadata: dict[str, str] = field(default_factory=dict)
+    analytics_endpoint_id: str = ""
+    ip_address: str = ""
+    encoded_data: str = ""
+
+
+# --- Clients: one per region, endpoint and kind, per process ---------------------------------------
+
+_clients: dict[tuple[str, str | None, bool], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _timeouts() -> dict[str, float]:
+    return {"connect_timeout": settings.COGNITO_CONNECT_TIMEOUT, "read_timeout": settings.COGNITO_READ_TIMEOUT}
+
+
+def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
+    """A cached boto3 client. Public calls go unsigned (Cognito does not check IAM on them) and never retry."""
+    key = (region, endpoint_url or None, public)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _clients_lock:
+        if key not in _clients:
+            if public:
+                config = botocore.config.Config(
+                    signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}, **_timeouts()
+                )
+            else:
+                config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, **_timeouts())
+            session = boto3.session.Session()
+            _clients[key] = session.client(
+                "cognito-idp", region_name=region, endpoint_url=endpoint_url or None, config=config
+            )
+        return _clients[key]
+
+
+def forget_clients() -> None:
+    with _clients_lock:
+        _clients.clear()
+    with _secrets_lock:
+        _secrets.clear()
+
+
+# --- Describe calls (IAM) -------------------------------------------------------------------
+
+
+def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], int]:
+    started = time.perf_counter()
+    try:
+        response = getattr(client, operation)(**params)
+    except botocore.exceptions.ClientError as error:
+        latency = round((time.perf_counter() - started) * 1000)
+        meta = error.response.get("ResponseMetadata", {})
+        details = error.response.get("Error", {})
+        raise CognitoError(
+            details.get("Code", "Unknown"), details.get("Message", ""), meta.get("RequestId", ""), latency
+        ) from error
+    except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.EndpointConnectionError) as error:
+        raise CognitoUnreachable(str(error), round((time.perf_counter() - started) * 1000)) from error
+    except (
+        botocore.exceptions.ReadTimeoutError,
+        botocore.exceptions.ConnectionClosedError,
+        botocore.exceptions.ResponseParserError,
+        botocore.exceptions.HTTPClientError,
+    ) as error:
+        raise CognitoNoAnswer(str(error), round((time.perf_counter() - started) * 1000)) from error
+    latency = round((time.perf_counter() - started) * 1000)
+    return response, latency
+
+
+def describe(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+    """DescribeUserPool and DescribeUserPoolClient, as Cognito returns them."""
+    client = client_for(target.region, target.endpoint_url, public=False)
+    pool, _ = _call(client, "describe_user_pool", UserPoolId=target.user_pool_id)
+    app, _ = _call(client, "describe_user_pool_client", UserPoolId=target.user_pool_id, ClientId=target.client_id)
+    return pool["UserPool"], app["UserPoolClient"]
+
+
+# --- The client secret: from the environment, else DescribeUserPoolClient; memory only ----------
+
+_secrets: dict[tuple[str, str], str] = {}
+_secrets_lock = threading.Lock()
+
+
+def client_secret(target: Target) -> str | None:
+    if not target.has_secret:
+        return None
+    if target.client_secret_env:
+        value = os.environ.get(target.client_secret_env, "")
+        file_path = os.environ.get(f"{target.client_secret_env}_FILE", "")
+        if not value and file_path:
+            try:
+                value = open(file_path, encoding="utf-8").read().strip()  # noqa: SIM115
+            except OSError as error:
+                raise SecretUnavailable(f"cannot read {target.client_secret_env}_FILE") from error
+        if not value:
+            raise SecretUnavailable(f"environment variable {target.client_secret_env} is empty")
+        return value
+    key = (target.user_pool_id, target.client_id)
+    cached = _secrets.get(key)
+    if cached:
+        return cached
+    client = client_for(target.region, target.endpoint_url, public=False)
+    try:
+        app, _ = _call(client, "describe_user_pool_client", UserPoolId=target.user_pool_id, ClientId=target.client_id)
+    except (CognitoError, CognitoUnreachable, CognitoNoAnswer) as error:
+        raise SecretUnavailable(f"DescribeUserPoolClient failed: {getattr(error, 'code', error)}") from error
+    secret = app["UserPoolClient"].get("ClientSecret")
+    if not secret:
+        raise SecretUnavailable("the app client has no secret")
+    with _secrets_lock:
+        _secrets[key] = secret
+    return secret
+
+
+def _with_secret(target: Target, username: str, params: dict[str, Any]) -> dict[str, Any]:
+    secret = client_secret(target)
+    if secret is not None:
+        params["SecretHash"] = secret_hash(username, target.client_id, secret)
+    return params
+
+
+def _context(ip_address: str, encoded_data: str) -> dict[str, str]:
+    context = {}
+    if ip_address:
+        context["IpAddress"] = ip_address
+    if encoded_data:
+        context["EncodedData"] = encoded_data
+    return context
+
+
+def _request_id(response: dict[str, Any]) -> str:
+    return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
+
+
+# --- The three public calls -------------------------------------------------------------------
+
+
+def sign_up(target: Target, call: SignUpCall) -> SignUpResult:
+    params: dict[str, Any] = {"ClientId": target.client_id, "Username": call.username}
+    if call.password:
+        params["Password"] = call.password
+    if call.attributes:
+        params["UserAttributes"] = [{"Name": n, "Value": v} for n, v in call.attributes]
+    if call.validation_data:
+        params["ValidationData"] = [{"Name": n, "Value": v} for n, v in call.validation_data]
+    if call.client_metadata:
+        params["ClientMetadata"] = dict(call.client_metadata)
+    if call.analytics_endpoint_id:
+        params["AnalyticsMetadata"] = {"AnalyticsEndpointId": call.analytics_endpoint_id}
+    context = _context(call.ip_address, call.encoded_data)
+    if context:
+        params["UserContextData"] = context
+    _with_secret(target, call.username, params)
+    client = client_for(target.region, target.endpoint_url, public=True)
+    response, latency = _call(client, "sign_up", **params)
+    try:
+        return SignUpResult(
+            user_sub=response["UserSub"],
+            user_confirmed=bool(response["UserConfirmed"]),
+            code_delivery=CodeDelivery.from_response(response.get("CodeDeliveryDetails")),
+            request_id=_request_id(response),
+            latency_ms=latency,
+        )
+    except (KeyError, TypeError) as error:
+        raise CognitoNoAnswer(f"malformed SignUp response: {error}", latency) from error
+
+
+def confirm_sign_up(
+    target: Target,
+    *,
+    username: str,
+    code: str,
+    client_metadata: dict[str, str] | None = None,
+    ip_address: str = "",
+    force_alias_creation: bool = False,
+) -> CallResult:
+    params: dict[str, Any] = {"ClientId": target.client_id, "Username": username, "ConfirmationCode": code}
+    if force_alias_creation:
+        params["ForceAliasCreation"] = True
+    if client_metadata:
+        params["ClientMetadata"] = dict(client_metadata)
+    context = _context(ip_address, "")
+    if context:
+        params["UserContextData"] = context
+    _with_secret(target, username, params)
+    client = client_for(target.region, target.endpoint_url, public=True)
+    response, latency = _call(client, "confirm_sign_up", **params)
+    return CallResult(request_id=_request_id(response), latency_ms=latency)
+
+
+def resend_confirmation_code(
+    target: Target, *, username: str, client_metadata: dict[str, str] | None = None, ip_address: str = ""
+) -> CallResult:
+    params: dict[str, Any] = {"ClientId": target.client_id, "Username": username}
+    if client_metadata:
+        params["ClientMetadata"] = dict(client_metadata)
+    context = _context(ip_address, "")
+    if context:
+        params["UserContextData"] = context
+    _with_secret(target, username, params)
+    client = client_for(target.region, target.endpoint_url, public=True)
+    response, latency = _call(client, "resend_confirmation_code", **params)
+    return CallResult(
+        request_id=_request_id(response),
+        latency_ms=latency,
+        code_delivery=CodeDelivery.from_response(response.get("CodeDeliveryDetails")),
+    )

@@ -1,0 +1,90 @@
+"""python manage.py portal add|update|sync|list: manage portals from the shell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from signup import cognito, services
+from signup.models import Portal
+
+
+class Command(BaseCommand):
+    help = "Add, sync and list sign-up portals."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="Create a portal for a user pool and app client, then sync it.")
+        add.add_argument("slug")
+        add.add_argument("--user-pool-id", required=True)
+        add.add_argument("--client-id", required=True)
+        add.add_argument("--name", default="")
+        add.add_argument("--region", default="")
+        add.add_argument("--endpoint-url", default="")
+        add.add_argument("--client-secret-env", default="")
+        add.add_argument("--closed", action="store_true", help="Create it closed to sign-ups.")
+        add.add_argument("--no-sync", action="store_true", help="Do not call Cognito now.")
+        sync = sub.add_parser("sync", help="Re-read the pool and client (all portals when no slug is given).")
+        sync.add_argument("slug", nargs="?")
+        sub.add_parser("list", help="List portals.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        getattr(self, f"handle_{options['action']}")(options)
+
+    def handle_add(self, options: dict[str, Any]) -> None:
+        if Portal.objects.filter(slug=options["slug"]).exists():
+            raise CommandError(f"A portal '{options['slug']}' exists already.")
+        region = options["region"] or _region_from_pool_id(options["user_pool_id"])
+        portal = Portal(
+            slug=options["slug"],
+            name=options["name"] or options["slug"].replace("-", " ").title(),
+            region=region,
+            user_pool_id=options["user_pool_id"],
+            client_id=options["client_id"],
+            endpoint_url=options["endpoint_url"],
+            client_secret_env=options["client_secret_env"],
+            is_open=not options["closed"],
+        )
+        try:
+            portal.full_clean()
+        except ValidationError as error:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+        portal.save()
+        self.stdout.write(f"Added portal {portal.slug}: /signup/{portal.slug}/")
+        if not options["no_sync"]:
+            self._sync(portal)
+
+    def handle_sync(self, options: dict[str, Any]) -> None:
+        portals = Portal.objects.all()
+        if options["slug"]:
+            portals = portals.filter(slug=options["slug"])
+            if not portals.exists():
+                raise CommandError(f"No portal '{options['slug']}'.")
+        failures = sum(not self._sync(p) for p in portals)
+        if failures:
+            raise CommandError(f"{failures} portal(s) could not be synced.")
+
+    def handle_list(self, options: dict[str, Any]) -> None:
+        for portal in Portal.objects.all():
+            state = "open" if portal.is_open else "closed"
+            synced = portal.synced_at.isoformat(timespec="seconds") if portal.synced_at else "never synced"
+            self.stdout.write(
+                f"{portal.slug}\t{state}\t{portal.region}\t{portal.user_pool_id}\t{portal.client_id}\t{synced}"
+            )
+
+    def _sync(self, portal: Portal) -> bool:
+        try:
+            services.portal_sync(portal=portal)
+        except (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer) as error:
+            self.stderr.write(f"{portal.slug}: sync failed: {error}")
+            return False
+        spec = services.portal_form_spec(portal)
+        self.stdout.write(f"Synced {portal.slug}: {len(spec.fields)} fields, username mode {spec.username_mode}")
+        return True
+
+
+def _region_from_pool_id(pool_id: str) -> str:
+    # Pool ids are "<region>_<id>", e.g. us-east-1_AbCdEf123.
+    return pool_id.split("_", 1)[0] if "_" in pool_id else "us-east-1"

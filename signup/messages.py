@@ -1,0 +1,178 @@
+"""Every user-facing message, keyed by a stable code, and how each Cognito error maps onto them.
+
+Users never see Cognito's own text: it is written for developers, and in English only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+MESSAGES = {
+    # Form validation
+    "required": _("This field is required."),
+    "username_space": _("A username cannot contain spaces or invisible characters."),
+    "username_too_long": _("Use at most 128 characters."),
+    "username_looks_like_email": _("Choose a username that is not an email address; you can add your email below."),
+    "username_looks_like_phone": _("Choose a username that is not a phone number; you can add your phone below."),
+    "username_not_email_or_phone": _("Enter an email address or a phone number starting with +."),
+    "invalid_email": _("Enter a valid email address."),
+    "invalid_phone": _("Enter a phone number in international format, e.g. +14155552671."),
+    "invalid_date": _("Enter a date as YYYY-MM-DD."),
+    "date_in_future": _("This date cannot be in the future."),
+    "invalid_url": _("Enter a full web address starting with https://."),
+    "invalid_number": _("Enter a number."),
+    "invalid_locale": _("Enter a language tag such as en-US."),
+    "invalid_choice": _("Choose one of the offered values."),
+    "value_too_long_bytes": _("This value is too long."),
+    "control_characters": _("Remove the invisible control characters from this value."),
+    "password_edge_space": _("The password cannot start or end with a space."),
+    "password_too_long": _("Use at most 256 characters."),
+    "password_too_short": _("The password is too short."),
+    "password_no_upper": _("Add an uppercase letter (A–Z)."),
+    "password_no_lower": _("Add a lowercase letter (a–z)."),
+    "password_no_number": _("Add a number (0–9)."),
+    "password_no_symbol": _("Add a symbol, such as ! @ # $ % ^ & *."),
+    "password_rejected": _("This password does not meet the requirements."),
+    # Cognito's answers
+    "username_taken": _("This username is already registered. If it is yours, confirm it or sign in."),
+    "email_taken": _("An account with this email address already exists."),
+    "phone_taken": _("An account with this phone number already exists."),
+    "attribute_rejected": _("This value was not accepted."),
+    "signup_refused": _("Sign-up was refused by this service's rules."),
+    "not_available": _("Sign-up is not available right now. Please try again later."),
+    "try_again": _("We could not complete your sign-up. Please try again in a moment."),
+    "outcome_unknown": _(
+        "We could not tell whether your sign-up went through. Check your email or phone for a code, "
+        "or try again in a few minutes."
+    ),
+    "code_limit": _(
+        "Your account may have been created, but no code could be sent right now. Request a new code in a while."
+    ),
+    # Confirmation
+    "code_mismatch": _("That code is not right. Check it and try again."),
+    "code_expired": _("That code has expired. Request a new one."),
+    "code_format": _("Enter the code exactly as you received it."),
+    "too_many_attempts": _("Too many attempts. Please wait a while before trying again."),
+    "already_confirmed": _("This account is already confirmed. You can sign in."),
+    "user_not_found": _("We could not find a sign-up for this username."),
+    "alias_exists": _("This email address or phone number already belongs to another account."),
+    "resend_not_possible": _("This account cannot receive confirmation codes."),
+    "code_resent": _("We sent you a new code."),
+    "confirm_link_invalid": _("This link has expired. Enter your username to continue."),
+}
+
+
+def message(code: str) -> str:
+    return str(MESSAGES[code])
+
+
+@dataclass(frozen=True)
+class ErrorMapping:
+    """What one Cognito error means to us: the attempt's status, the field it concerns, the message code."""
+
+    status: str
+    message_code: str
+    field: str | None = None
+
+
+# Statuses: "rejected" = Cognito refused what was sent; "failed" = Cognito or the network failed;
+# "unknown" = we cannot tell whether the user exists now.
+SIGNUP_ERRORS: dict[str, ErrorMapping] = {
+    "InvalidParameterException": ErrorMapping("rejected", "attribute_rejected"),
+    "InvalidPasswordException": ErrorMapping("rejected", "password_rejected", "password"),
+    "UsernameExistsException": ErrorMapping("rejected", "username_taken", "username"),
+    "NotAuthorizedException": ErrorMapping("rejected", "signup_refused"),
+    "UserLambdaValidationException": ErrorMapping("rejected", "signup_refused"),
+    "ForbiddenException": ErrorMapping("rejected", "signup_refused"),
+    "OperationNotEnabledException": ErrorMapping("rejected", "not_available"),
+    "ResourceNotFoundException": ErrorMapping("failed", "not_available"),
+    "UnexpectedLambdaException": ErrorMapping("failed", "try_again"),
+    "InvalidLambdaResponseException": ErrorMapping("failed", "try_again"),
+    "CodeDeliveryFailureException": ErrorMapping("failed", "try_again"),
+    "InvalidSmsRoleAccessPolicyException": ErrorMapping("failed", "not_available"),
+    "InvalidSmsRoleTrustRelationshipException": ErrorMapping("failed", "not_available"),
+    "InvalidEmailRoleAccessPolicyException": ErrorMapping("failed", "not_available"),
+    "TooManyRequestsException": ErrorMapping("failed", "try_again"),
+    "InternalErrorException": ErrorMapping("failed", "try_again"),
+    # The user may already exist, UNCONFIRMED, when a sending quota was hit (§1.2): not a plain failure.
+    "LimitExceededException": ErrorMapping("unknown", "code_limit"),
+}
+UNMAPPED_ERROR = ErrorMapping("failed", "try_again")
+
+CONFIRM_ERRORS: dict[str, ErrorMapping] = {
+    "CodeMismatchException": ErrorMapping("rejected", "code_mismatch", "code"),
+    "ExpiredCodeException": ErrorMapping("rejected", "code_expired", "code"),
+    "TooManyFailedAttemptsException": ErrorMapping("rejected", "too_many_attempts", "code"),
+    "LimitExceededException": ErrorMapping("rejected", "too_many_attempts"),
+    "AliasExistsException": ErrorMapping("rejected", "alias_exists"),
+    "UserNotFoundException": ErrorMapping("rejected", "user_not_found", "username"),
+    "InvalidParameterException": ErrorMapping("rejected", "code_format", "code"),
+    "NotAuthorizedException": ErrorMapping("rejected", "signup_refused"),
+    "UserLambdaValidationException": ErrorMapping("rejected", "signup_refused"),
+    "ForbiddenException": ErrorMapping("rejected", "signup_refused"),
+    "ResourceNotFoundException": ErrorMapping("failed", "not_available"),
+    "UnexpectedLambdaException": ErrorMapping("failed", "try_again"),
+    "InvalidLambdaResponseException": ErrorMapping("failed", "try_again"),
+    "TooManyRequestsException": ErrorMapping("failed", "try_again"),
+    "InternalErrorException": ErrorMapping("failed", "try_again"),
+}
+
+RESEND_ERRORS: dict[str, ErrorMapping] = {
+    "LimitExceededException": ErrorMapping("rejected", "too_many_attempts"),
+    "UserNotFoundException": ErrorMapping("rejected", "user_not_found", "username"),
+    "InvalidParameterException": ErrorMapping("rejected", "resend_not_possible"),
+    "CodeDeliveryFailureException": ErrorMapping("failed", "try_again"),
+    "NotAuthorizedException": ErrorMapping("rejected", "signup_refused"),
+    "UserLambdaValidationException": ErrorMapping("rejected", "signup_refused"),
+    "ForbiddenException": ErrorMapping("rejected", "signup_refused"),
+    "ResourceNotFoundException": ErrorMapping("failed", "not_available"),
+    "UnexpectedLambdaException": ErrorMapping("failed", "try_again"),
+    "InvalidLambdaResponseException": ErrorMapping("failed", "try_again"),
+    "InvalidSmsRoleAccessPolicyException": ErrorMapping("failed", "not_available"),
+    "InvalidSmsRoleTrustRelationshipException": ErrorMapping("failed", "not_available"),
+    "InvalidEmailRoleAccessPolicyException": ErrorMapping("failed", "not_available"),
+    "TooManyRequestsException": ErrorMapping("failed", "try_again"),
+    "InternalErrorException": ErrorMapping("failed", "try_again"),
+}
+
+_SCHEMA_ERROR = re.compile(r"Attributes did not conform to the schema: ([^:\s]+(?::[^:\s]+)?):")
+_VALUE_AT = re.compile(r"Value at '(\w+)'")
+
+
+def signup_error(code: str, cognito_message: str, username_attributes: tuple[str, ...] = ()) -> ErrorMapping:
+    """Map a SignUp error to our status, field and message, reading Cognito's text only to find the field."""
+    mapping = SIGNUP_ERRORS.get(code, UNMAPPED_ERROR)
+    text = cognito_message or ""
+    if code == "UsernameExistsException":
+        if "email" in text:
+            return ErrorMapping(mapping.status, "email_taken", "username")
+        if "phone" in text:
+            return ErrorMapping(mapping.status, "phone_taken", "username")
+        return mapping
+    if code == "InvalidPasswordException" or (code == "InvalidParameterException" and "'password'" in text):
+        return ErrorMapping("rejected", "password_rejected", "password")
+    if code != "InvalidParameterException":
+        return mapping
+    if "Username cannot be of email format" in text:
+        return ErrorMapping("rejected", "username_looks_like_email", "username")
+    if "Username cannot be of phone number format" in text:
+        return ErrorMapping("rejected", "username_looks_like_phone", "username")
+    if "Username should be" in text or "'username'" in text:
+        return ErrorMapping(
+            "rejected", "username_not_email_or_phone" if username_attributes else "username_space", "username"
+        )
+    if "Invalid email address format" in text:
+        return ErrorMapping("rejected", "invalid_email", "username" if "email" in username_attributes else "email")
+    if "Invalid phone number format" in text:
+        target = "username" if "phone_number" in username_attributes else "phone_number"
+        return ErrorMapping("rejected", "invalid_phone", target)
+    schema = _SCHEMA_ERROR.search(text)
+    if schema:
+        return ErrorMapping("rejected", "attribute_rejected", schema.group(1))
+    value_at = _VALUE_AT.search(text)
+    if value_at and value_at.group(1) in ("username", "password"):
+        return ErrorMapping("rejected", "attribute_rejected", value_at.group(1))
+    return mapping

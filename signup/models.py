@@ -1,0 +1,177 @@
+"""Portals (one per user pool and app client) and the record of every sign-up attempt."""
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("An environment variable name, e.g. DEMO_CLIENT_SECRET."))
+VALIDATION_DATA_NAME = RegexValidator(r"^[A-Za-z0-9_.:-]{1,32}$", _("1 to 32 letters, digits, _ . : or -."))
+
+
+class Portal(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(_("display name"), max_length=200)
+    region = models.CharField(max_length=32, default="us-east-1")
+    user_pool_id = models.CharField(max_length=55)
+    client_id = models.CharField(max_length=128)
+    endpoint_url = models.URLField(
+        blank=True, help_text=_("Leave empty for AWS; set for the local Cognito or a VPC endpoint.")
+    )
+    client_secret_env = models.CharField(
+        _("client secret variable"),
+        max_length=128,
+        blank=True,
+        validators=[ENV_VAR_NAME],
+        help_text=_(
+            "Environment variable that holds the app client secret. Empty: read it from "
+            "DescribeUserPoolClient at run time. The secret itself is never stored."
+        ),
+    )
+    is_open = models.BooleanField(_("open"), default=True)
+    success_url = models.URLField(
+        blank=True, help_text=_("Where to send users after confirmation; the host must be on the allowlist.")
+    )
+    client_metadata = models.JSONField(
+        default=dict, blank=True, help_text=_('Static ClientMetadata sent with every call, e.g. {"source": "web"}.')
+    )
+    client_metadata_params = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('Query parameters passed through to ClientMetadata, e.g. ["campaign", "ref"].'),
+    )
+    advanced_security = models.BooleanField(
+        default=False, help_text=_("Load Cognito's threat-protection script and send its EncodedData.")
+    )
+    snapshot = models.JSONField(default=dict, blank=True, editable=False)
+    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+    def clean(self) -> None:
+        if not isinstance(self.client_metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.client_metadata.items()
+        ):
+            raise ValidationError({"client_metadata": _("A JSON object of strings to strings.")})
+        if not isinstance(self.client_metadata_params, list) or not all(
+            isinstance(p, str) and p for p in self.client_metadata_params
+        ):
+            raise ValidationError({"client_metadata_params": _("A JSON list of parameter names.")})
+        if self.success_url:
+            from .redirects import is_allowed_redirect
+
+            if not is_allowed_redirect(self.success_url):
+                raise ValidationError({"success_url": _("This host is not in SIGNUP_REDIRECT_ALLOWED_HOSTS.")})
+
+    @property
+    def is_synced(self) -> bool:
+        return bool(self.snapshot)
+
+
+class FieldOverride(models.Model):
+    """How one generated field looks on a portal's form; the pool still decides what it accepts."""
+
+    portal = models.ForeignKey(Portal, on_delete=models.CASCADE, related_name="field_overrides")
+    attribute = models.CharField(
+        max_length=64, help_text=_("Cognito attribute name (e.g. given_name, custom:company) or 'username'.")
+    )
+    label = models.CharField(max_length=200, blank=True)
+    help_text = models.CharField(max_length=500, blank=True)
+    placeholder = models.CharField(max_length=200, blank=True)
+    order = models.IntegerField(null=True, blank=True)
+    hidden = models.BooleanField(default=False, help_text=_("Optional attributes only."))
+    choices = models.TextField(blank=True, help_text=_("String attributes: one allowed value per line."))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["portal", "attribute"], name="one_override_per_attribute")]
+
+    def __str__(self) -> str:
+        return self.attribute
+
+    def choice_list(self) -> list[str]:
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+
+class ValidationDataField(models.Model):
+    """An operator-declared field sent as ValidationData (to the pre sign-up trigger), never stored in the pool."""
+
+    class Type(models.TextChoices):
+        STRING = "string", _("text")
+        NUMBER = "number", _("number")
+        EMAIL = "email", _("email")
+        BOOLEAN = "boolean", _("checkbox")
+
+    portal = models.ForeignKey(Portal, on_delete=models.CASCADE, related_name="validation_fields")
+    name = models.CharField(max_length=32, validators=[VALIDATION_DATA_NAME])
+    label = models.CharField(max_length=200)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.STRING)
+    required = models.BooleanField(default=False)
+    help_text = models.CharField(max_length=500, blank=True)
+    max_length = models.PositiveIntegerField(default=256)
+    order = models.IntegerField(default=1000)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["portal", "name"], name="one_validation_field_per_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SignupAttempt(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SUCCEEDED = "succeeded", _("succeeded")
+        REJECTED = "rejected", _("rejected")
+        FAILED = "failed", _("failed")
+        UNKNOWN = "unknown", _("unknown")
+        INVALID = "invalid", _("invalid")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("web page")
+        EMBED = "embed", _("embedded form")
+        CLI = "cli", _("command line")
+
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    portal = models.ForeignKey(Portal, on_delete=models.PROTECT, related_name="attempts")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+    username = models.CharField(max_length=256, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    validation_data_names = models.JSONField(default=list, blank=True)
+    client_metadata = models.JSONField(default=dict, blank=True)
+    form_errors = models.JSONField(default=dict, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error_code = models.CharField(max_length=128, blank=True, db_index=True)
+    error_message = models.TextField(blank=True)
+    request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    user_sub = models.CharField(max_length=128, blank=True, db_index=True)
+    user_confirmed = models.BooleanField(null=True, blank=True)
+    code_delivery = models.JSONField(default=dict, blank=True)
+
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    resend_count = models.PositiveIntegerField(default=0)
+    last_resent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["portal", "-created_at"], name="attempt_portal_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.username or '?'} ({self.get_status_display()})"
+
+    @property
+    def short_reference(self) -> str:
+        return str(self.reference).split("-")[0].upper()

@@ -1,0 +1,473 @@
+"""Pool and client descriptions -> a snapshot -> frozen field specs for the sign-up form.
+
+Pure functions: nothing here touches the network or the database. The rules follow
+shared/reference/cognito-signup.md §3 (schema, username models, password policy) and §4.2
+(what a client may write).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+SNAPSHOT_VERSION = 1
+MAX_ATTRIBUTE_LENGTH = 2048
+MAX_PASSWORD_LENGTH = 256
+MAX_USERNAME_LENGTH = 128
+# Cognito's accepted password symbols (developer guide, "password policies"); an inner space counts too.
+PASSWORD_SYMBOLS = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-"
+
+NEVER_IN_FORM = {"sub", "identities", "email_verified", "phone_number_verified", "updated_at"}
+VERIFIED_FLAGS = {"email_verified", "phone_number_verified"}
+URL_ATTRIBUTES = {"website", "profile", "picture"}
+PASSWORDLESS_FACTORS = {"EMAIL_OTP", "SMS_OTP", "WEB_AUTHN"}
+
+FieldKind = Literal["username", "password", "attribute", "validation_data"]
+FieldType = Literal["string", "number", "boolean", "date", "email", "phone", "url"]
+
+STANDARD_LABELS = {
+    "name": _("Full name"),
+    "given_name": _("First name"),
+    "family_name": _("Last name"),
+    "middle_name": _("Middle name"),
+    "nickname": _("Nickname"),
+    "preferred_username": _("Preferred username"),
+    "profile": _("Profile page"),
+    "picture": _("Picture URL"),
+    "website": _("Website"),
+    "email": _("Email address"),
+    "gender": _("Gender"),
+    "birthdate": _("Date of birth"),
+    "zoneinfo": _("Time zone"),
+    "locale": _("Language and region"),
+    "phone_number": _("Phone number"),
+    "address": _("Address"),
+}
+STANDARD_HELP = {
+    "phone_number": _("In international format, starting with + and the country code, e.g. +14155552671."),
+    "locale": _("A language tag such as en-US or de-DE."),
+}
+AUTOCOMPLETE = {
+    "name": "name",
+    "given_name": "given-name",
+    "family_name": "family-name",
+    "middle_name": "additional-name",
+    "nickname": "nickname",
+    "email": "email",
+    "phone_number": "tel",
+    "birthdate": "bday",
+    "website": "url",
+    "address": "street-address",
+    "gender": "sex",
+    "locale": "language",
+}
+
+
+# --- The snapshot: what the form needs from DescribeUserPool and DescribeUserPoolClient --------
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _number_or_none(value: Any) -> str | None:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return None
+    return str(value)
+
+
+def _attribute_snapshot(raw: dict[str, Any]) -> dict[str, Any]:
+    strings = raw.get("StringAttributeConstraints") or {}
+    numbers = raw.get("NumberAttributeConstraints") or {}
+    return {
+        "name": raw["Name"],
+        "type": raw.get("AttributeDataType", "String"),
+        "required": bool(raw.get("Required", False)),
+        "mutable": bool(raw.get("Mutable", True)),
+        "developer_only": bool(raw.get("DeveloperOnlyAttribute", False)) or raw["Name"].startswith("dev:"),
+        "min_length": _int_or_none(strings.get("MinLength")),
+        "max_length": _int_or_none(strings.get("MaxLength")),
+        "min_value": _number_or_none(numbers.get("MinValue")),
+        "max_value": _number_or_none(numbers.get("MaxValue")),
+    }
+
+
+def snapshot_from_descriptions(pool: dict[str, Any], client: dict[str, Any]) -> dict[str, Any]:
+    """Keep exactly what page views need, so they never call AWS. Never keeps the client secret."""
+    policies = pool.get("Policies") or {}
+    password = policies.get("PasswordPolicy") or {}
+    sign_in = policies.get("SignInPolicy") or {}
+    username_config = pool.get("UsernameConfiguration")
+    return {
+        "version": SNAPSHOT_VERSION,
+        "pool_name": pool.get("Name", ""),
+        "client_name": client.get("ClientName", ""),
+        "attributes": [_attribute_snapshot(a) for a in pool.get("SchemaAttributes", [])],
+        # Absent WriteAttributes means "the default set", which is not "everything" (§4.1).
+        "write_attributes": client.get("WriteAttributes"),
+        "username_attributes": list(pool.get("UsernameAttributes") or []),
+        "alias_attributes": list(pool.get("AliasAttributes") or []),
+        # The API default when UsernameConfiguration is absent is case-sensitive (§3.5).
+        "case_sensitive": bool(username_config.get("CaseSensitive", True)) if username_config else True,
+        "auto_verified": list(pool.get("AutoVerifiedAttributes") or []),
+        "password_policy": {
+            "minimum_length": int(password.get("MinimumLength", 8)),
+            "require_uppercase": bool(password.get("RequireUppercase", False)),
+            "require_lowercase": bool(password.get("RequireLowercase", False)),
+            "require_numbers": bool(password.get("RequireNumbers", False)),
+            "require_symbols": bool(password.get("RequireSymbols", False)),
+        },
+        "first_auth_factors": list(sign_in.get("AllowedFirstAuthFactors") or ["PASSWORD"]),
+        "admin_create_only": bool((pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")),
+        "has_secret": bool(client.get("ClientSecret")),
+        "propagate_user_context": bool(client.get("EnablePropagateAdditionalUserContextData")),
+        "advanced_security_mode": (pool.get("UserPoolAddOns") or {}).get("AdvancedSecurityMode", "OFF"),
+        "analytics": bool(client.get("AnalyticsConfiguration")),
+    }
+
+
+# --- Field specs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    minimum_length: int = 8
+    require_uppercase: bool = True
+    require_lowercase: bool = True
+    require_numbers: bool = True
+    require_symbols: bool = True
+    optional: bool = False
+
+    def rules(self) -> list[tuple[str, Any]]:
+        """(code, message) pairs in the order Cognito checks them, shown to users before they type."""
+        rules: list[tuple[str, Any]] = [
+            ("password_too_short", _("At least %(n)d characters") % {"n": self.minimum_length})
+        ]
+        if self.require_uppercase:
+            rules.append(("password_no_upper", _("An uppercase letter (A–Z)")))
+        if self.require_lowercase:
+            rules.append(("password_no_lower", _("A lowercase letter (a–z)")))
+        if self.require_numbers:
+            rules.append(("password_no_number", _("A number (0–9)")))
+        if self.require_symbols:
+            rules.append(("password_no_symbol", _("A symbol, such as ! @ # $ % ^ & *")))
+        return rules
+
+    def failures(self, password: str) -> list[str]:
+        """Message codes for every rule the password breaks (Cognito reports one; we show all)."""
+        failed = []
+        if password != password.strip():
+            failed.append("password_edge_space")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            failed.append("password_too_long")
+        if len(password) < self.minimum_length:
+            failed.append("password_too_short")
+        if self.require_uppercase and not any(c in string.ascii_uppercase for c in password):
+            failed.append("password_no_upper")
+        if self.require_lowercase and not any(c in string.ascii_lowercase for c in password):
+            failed.append("password_no_lower")
+        if self.require_numbers and not any(c in string.digits for c in password):
+            failed.append("password_no_number")
+        if self.require_symbols and not any(c in PASSWORD_SYMBOLS or c == " " for c in password.strip()):
+            failed.append("password_no_symbol")
+        return failed
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "minimum_length": self.minimum_length,
+            "maximum_length": MAX_PASSWORD_LENGTH,
+            "require_uppercase": self.require_uppercase,
+            "require_lowercase": self.require_lowercase,
+            "require_numbers": self.require_numbers,
+            "require_symbols": self.require_symbols,
+            "symbols": PASSWORD_SYMBOLS,
+            "optional": self.optional,
+        }
+
+
+@dataclass(frozen=True)
+class Override:
+    """An operator's presentation choices for one field (admin: FieldOverride)."""
+
+    attribute: str
+    label: str = ""
+    help_text: str = ""
+    placeholder: str = ""
+    order: int | None = None
+    hidden: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationDataSpec:
+    name: str
+    label: str
+    type: str = "string"
+    required: bool = False
+    help_text: str = ""
+    max_length: int = 256
+    order: int = 1000
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: FieldKind
+    attribute: str | None
+    type: FieldType
+    required: bool
+    label: str
+    help: str = ""
+    placeholder: str = ""
+    min_length: int | None = None
+    max_length: int | None = None
+    min_value: str | None = None
+    max_value: str | None = None
+    choices: tuple[str, ...] | None = None
+    format: str = ""  # finer meaning inside a type: "locale", "zoneinfo", "email_or_phone"
+    autocomplete: str = ""
+    order: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "attribute": self.attribute,
+            "type": self.type,
+            "format": self.format or None,
+            "required": self.required,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "label": str(self.label),
+            "help": str(self.help),
+            "placeholder": self.placeholder,
+        }
+
+
+UsernameMode = Literal["username", "email", "phone", "email_or_phone"]
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    fields: tuple[FieldSpec, ...]
+    password_policy: PasswordPolicy
+    username_mode: UsernameMode
+    alias_attributes: tuple[str, ...] = ()
+    case_sensitive: bool = True
+    # Attributes Cognito fills from the username: when the username is an email, "email", and so on.
+    username_copies: tuple[str, ...] = field(default=())
+    # Of those, the ones the pool requires: with both email and phone as username, the one not typed.
+    required_copies: tuple[str, ...] = field(default=())
+
+    def field(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+    def for_attribute(self, attribute: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.attribute == attribute), None)
+
+
+def input_name(attribute: str) -> str:
+    """HTML-friendly input name: custom:company -> custom_company (standard names never start so)."""
+    return attribute.replace(":", "_")
+
+
+def writable_attributes(snapshot: dict[str, Any]) -> set[str]:
+    """The client's effective write set (§4.1, §4.2): required attributes are always writable."""
+    attributes = snapshot["attributes"]
+    required = {a["name"] for a in attributes if a["required"]}
+    if snapshot.get("write_attributes") is not None:
+        return set(snapshot["write_attributes"]) | required
+    standard = {
+        a["name"]
+        for a in attributes
+        if not a["name"].startswith(("custom:", "dev:")) and a["name"] not in VERIFIED_FLAGS
+    }
+    return standard | required
+
+
+def username_mode(snapshot: dict[str, Any]) -> UsernameMode:
+    modes = set(snapshot.get("username_attributes") or [])
+    if modes == {"email", "phone_number"}:
+        return "email_or_phone"
+    if modes == {"email"}:
+        return "email"
+    if modes == {"phone_number"}:
+        return "phone"
+    return "username"
+
+
+def password_policy(snapshot: dict[str, Any]) -> PasswordPolicy:
+    policy = snapshot["password_policy"]
+    return PasswordPolicy(
+        minimum_length=policy["minimum_length"],
+        require_uppercase=policy["require_uppercase"],
+        require_lowercase=policy["require_lowercase"],
+        require_numbers=policy["require_numbers"],
+        require_symbols=policy["require_symbols"],
+        # A pool whose sign-in policy offers another first factor lets users omit the password (§1.1).
+        optional=bool(PASSWORDLESS_FACTORS & set(snapshot.get("first_auth_factors") or [])),
+    )
+
+
+def _humanize(attribute: str) -> str:
+    bare = attribute.split(":", 1)[-1]
+    return capfirst(bare.replace("_", " ").replace("-", " "))
+
+
+def _attribute_field(attribute: dict[str, Any], required: bool) -> FieldSpec:
+    name = attribute["name"]
+    data_type = attribute["type"]
+    spec: dict[str, Any] = {
+        "name": input_name(name),
+        "kind": "attribute",
+        "attribute": name,
+        "required": required,
+        "label": STANDARD_LABELS.get(name) or _humanize(name),
+        "help": STANDARD_HELP.get(name, ""),
+        "autocomplete": AUTOCOMPLETE.get(name, ""),
+    }
+    if data_type == "Number":
+        return FieldSpec(type="number", min_value=attribute["min_value"], max_value=attribute["max_value"], **spec)
+    if data_type == "Boolean":
+        return FieldSpec(type="boolean", **{**spec, "required": False})
+    min_length = attribute["min_length"] or None
+    max_length = min(attribute["max_length"] or MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTE_LENGTH)
+    kind_by_name: dict[str, FieldType] = {"email": "email", "phone_number": "phone", "birthdate": "date"}
+    field_type: FieldType = kind_by_name.get(name, "url" if name in URL_ATTRIBUTES else "string")
+    fmt = name if name in ("locale", "zoneinfo") else ""
+    if field_type == "date":
+        min_length = max_length = None  # a date widget; the 10-character YYYY-MM-DD form is ours to produce
+    return FieldSpec(type=field_type, min_length=min_length, max_length=max_length, format=fmt, **spec)
+
+
+def _username_field(mode: UsernameMode) -> FieldSpec:
+    by_mode: dict[str, tuple[FieldType, Any, str, str]] = {
+        "username": ("string", _("Username"), "", "username"),
+        "email": ("email", _("Email address"), "", "email"),
+        "phone": ("phone", _("Phone number"), "", "tel"),
+        "email_or_phone": ("string", _("Email address or phone number"), "email_or_phone", "username"),
+    }
+    field_type, label, fmt, autocomplete = by_mode[mode]
+    return FieldSpec(
+        name="username",
+        kind="username",
+        attribute=None,
+        type=field_type,
+        required=True,
+        label=label,
+        help=STANDARD_HELP["phone_number"] if mode == "phone" else "",
+        min_length=1,
+        max_length=MAX_USERNAME_LENGTH,
+        format=fmt,
+        autocomplete=autocomplete,
+    )
+
+
+def _password_field(policy: PasswordPolicy) -> FieldSpec:
+    return FieldSpec(
+        name="password",
+        kind="password",
+        attribute=None,
+        type="string",
+        required=not policy.optional,
+        label=_("Password"),
+        help=_("Leave empty to sign in with a one-time code instead.") if policy.optional else "",
+        min_length=policy.minimum_length,
+        max_length=MAX_PASSWORD_LENGTH,
+        autocomplete="new-password",
+    )
+
+
+def _validation_field(spec: ValidationDataSpec) -> FieldSpec:
+    types: dict[str, FieldType] = {"number": "number", "email": "email", "boolean": "boolean"}
+    return FieldSpec(
+        name=f"vd_{input_name(spec.name)}",
+        kind="validation_data",
+        attribute=None,
+        type=types.get(spec.type, "string"),
+        required=spec.required and spec.type != "boolean",
+        label=spec.label,
+        help=spec.help_text,
+        max_length=None if spec.type in ("number", "boolean") else min(spec.max_length, MAX_ATTRIBUTE_LENGTH),
+        order=spec.order,
+    )
+
+
+def _apply_override(spec: FieldSpec, override: Override | None, default_order: int) -> FieldSpec | None:
+    if override is None:
+        return FieldSpec(**{**spec.__dict__, "order": default_order})
+    if override.hidden and not spec.required:
+        return None
+    changes: dict[str, Any] = {"order": override.order if override.order is not None else default_order}
+    if override.label:
+        changes["label"] = override.label
+    if override.help_text:
+        changes["help"] = override.help_text
+    if override.placeholder:
+        changes["placeholder"] = override.placeholder
+    if override.choices and spec.type == "string" and spec.kind == "attribute":
+        changes["choices"] = override.choices
+    return FieldSpec(**{**spec.__dict__, **changes})
+
+
+def form_spec(
+    snapshot: dict[str, Any],
+    overrides: tuple[Override, ...] = (),
+    validation_fields: tuple[ValidationDataSpec, ...] = (),
+) -> FormSpec:
+    """Which fields the sign-up form has, in order, with every constraint the pool enforces (§3.4)."""
+    mode = username_mode(snapshot)
+    policy = password_policy(snapshot)
+    aliases = tuple(snapshot.get("alias_attributes") or ())
+    copies = tuple(snapshot.get("username_attributes") or ())
+    writable = writable_attributes(snapshot)
+
+    attribute_specs = []
+    for attribute in snapshot["attributes"]:
+        name = attribute["name"]
+        if name in NEVER_IN_FORM or attribute["developer_only"] or name not in writable:
+            continue
+        if name == "preferred_username" and "preferred_username" in aliases:
+            continue  # an alias preferred_username can only be set after confirmation (§3.2)
+        if name in copies and mode != "email_or_phone":
+            continue  # Cognito copies it from the username: asking twice would only let them differ
+        # With both email and phone as username, the one the user typed is copied and the other
+        # stays a field; a required one is checked by the form once it knows which was typed.
+        required = attribute["required"] and name not in copies
+        attribute_specs.append(_attribute_field(attribute, required))
+    # Required fields first, then optional ones, each in the pool's order.
+    attribute_specs.sort(key=lambda f: not f.required)
+
+    by_attribute = {o.attribute: o for o in overrides}
+    ordered = [_username_field(mode), _password_field(policy), *attribute_specs]
+    fields = []
+    for index, spec in enumerate(ordered):
+        key = spec.attribute or spec.name
+        # Password stays right after the username unless the operator moves it.
+        default_order = index * 10 if spec.kind != "password" else 5
+        adjusted = _apply_override(spec, by_attribute.get(key), default_order)
+        if adjusted is not None:
+            fields.append(adjusted)
+    fields.extend(_validation_field(v) for v in validation_fields)
+    fields.sort(key=lambda f: f.order)
+    return FormSpec(
+        fields=tuple(fields),
+        password_policy=policy,
+        username_mode=mode,
+        alias_attributes=aliases,
+        case_sensitive=snapshot.get("case_sensitive", True),
+        username_copies=copies,
+        required_copies=tuple(a["name"] for a in snapshot["attributes"] if a["name"] in copies and a["required"]),
+    )

@@ -1,0 +1,418 @@
+"""The use cases: sync a portal, submit a sign-up, confirm it, resend the code.
+
+Each records what happened on the attempt. Cognito is always called outside any transaction,
+after the attempt row is committed as `pending`, so a crash mid-call leaves a visible row.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from . import cognito
+from .forms import SignupForm
+from .messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, signup_error
+from .models import Portal, SignupAttempt
+from .schema import FormSpec, Override, ValidationDataSpec, form_spec, snapshot_from_descriptions
+
+log = logging.getLogger("signup")
+Status = SignupAttempt.Status
+
+MAX_CLIENT_METADATA_PARAMS = 10
+MAX_CLIENT_METADATA_VALUE = 256
+MAX_ENCODED_DATA = 131072
+ANALYTICS_ENDPOINT_ID = re.compile(r"^[\w.:-]{1,128}$")
+
+
+# --- Portals -------------------------------------------------------------------------------------
+
+
+def portal_target(portal: Portal) -> cognito.Target:
+    return cognito.Target(
+        region=portal.region,
+        endpoint_url=portal.endpoint_url or None,
+        user_pool_id=portal.user_pool_id,
+        client_id=portal.client_id,
+        client_secret_env=portal.client_secret_env,
+        has_secret=bool(portal.snapshot.get("has_secret")),
+    )
+
+
+def portal_sync(*, portal: Portal) -> Portal:
+    """Read the pool and client from Cognito and keep what the form needs (never the secret)."""
+    pool, client = cognito.describe(portal_target(portal))
+    portal.snapshot = snapshot_from_descriptions(pool, client)
+    portal.synced_at = timezone.now()
+    portal.save(update_fields=["snapshot", "synced_at"])
+    log.info("portal.synced portal=%s attributes=%d", portal.slug, len(portal.snapshot["attributes"]))
+    return portal
+
+
+_spec_cache: dict[tuple[Any, ...], FormSpec] = {}
+_spec_lock = threading.Lock()
+
+
+def portal_form_spec(portal: Portal) -> FormSpec:
+    """The portal's form, from its stored snapshot and the operator's overrides; no AWS call."""
+    overrides = tuple(
+        Override(
+            attribute=o.attribute,
+            label=o.label,
+            help_text=o.help_text,
+            placeholder=o.placeholder,
+            order=o.order,
+            hidden=o.hidden,
+            choices=tuple(o.choice_list()),
+        )
+        for o in portal.field_overrides.all()
+    )
+    validation = tuple(
+        ValidationDataSpec(
+            name=v.name,
+            label=v.label,
+            type=v.type,
+            required=v.required,
+            help_text=v.help_text,
+            max_length=v.max_length,
+            order=v.order,
+        )
+        for v in portal.validation_fields.all()
+    )
+    key = (portal.pk, portal.synced_at, overrides, validation)
+    spec = _spec_cache.get(key)
+    if spec is None:
+        spec = form_spec(portal.snapshot, overrides, validation)
+        with _spec_lock:
+            if len(_spec_cache) > 512:
+                _spec_cache.clear()
+            _spec_cache[key] = spec
+    return spec
+
+
+def portal_unavailable_reason(portal: Portal) -> str | None:
+    """Why the portal shows no form, or None when it is open for sign-ups."""
+    if not portal.is_open:
+        return "closed"
+    if not portal.is_synced:
+        return "not_synced"
+    if portal.snapshot.get("admin_create_only"):
+        return "admin_only"
+    return None
+
+
+# --- The request's context ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    channel: str = SignupAttempt.Channel.WEB
+    client_ip: str | None = None
+    user_agent: str = ""
+    client_metadata: dict[str, str] = field(default_factory=dict)
+    analytics_endpoint_id: str = ""
+    encoded_data: str = ""
+
+
+def client_ip(meta: dict[str, Any]) -> str | None:
+    """The visitor's address: X-Forwarded-For only as far as our own trusted proxies wrote it."""
+    remote = meta.get("REMOTE_ADDR") or ""
+    hops = settings.SIGNUP_TRUSTED_PROXY_COUNT
+    candidate = remote
+    if hops > 0:
+        forwarded = [h.strip() for h in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",") if h.strip()]
+        # Each trusted proxy appends the address it saw; the one `hops` from the right is the client.
+        if len(forwarded) >= hops:
+            candidate = forwarded[-hops]
+    for value in (candidate, remote):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            continue
+    return None
+
+
+def client_metadata_for(portal: Portal, query: Any) -> dict[str, str]:
+    """The portal's static ClientMetadata plus the query parameters it lets through, bounded in size."""
+    metadata = {str(k): str(v) for k, v in (portal.client_metadata or {}).items()}
+    allowed = [p for p in (portal.client_metadata_params or []) if isinstance(p, str)]
+    for name in allowed[:MAX_CLIENT_METADATA_PARAMS]:
+        value = query.get(name)
+        if isinstance(value, str) and value and len(value) <= MAX_CLIENT_METADATA_VALUE and value.isprintable():
+            metadata[name] = value
+    return metadata
+
+
+def analytics_endpoint_id(query: Any) -> str:
+    value = query.get("analytics_endpoint_id", "")
+    return value if isinstance(value, str) and ANALYTICS_ENDPOINT_ID.match(value) else ""
+
+
+def encoded_data(portal: Portal, post: Any) -> str:
+    value = post.get("user_context_data", "") if portal.advanced_security else ""
+    if not isinstance(value, str) or len(value) > MAX_ENCODED_DATA or not value.isprintable():
+        return ""
+    return value
+
+
+def _user_context_ip(portal: Portal, context: RequestContext) -> str:
+    # Cognito honours IpAddress only for clients with a secret and the propagation flag (§8).
+    snapshot = portal.snapshot
+    if snapshot.get("has_secret") and snapshot.get("propagate_user_context") and context.client_ip:
+        return context.client_ip
+    return ""
+
+
+# --- Submitting a sign-up ----------------------------------------------------------------------
+
+
+@dataclass
+class SubmitOutcome:
+    attempt: SignupAttempt
+    field_errors: dict[str, str] = field(default_factory=dict)  # input name -> message code
+    general_error: str = ""
+    # What the user sees next: "confirm" (a code was sent, or may be sent), "done", or "" (stay on the form).
+    next_step: str = ""
+
+
+def _new_attempt(portal: Portal, context: RequestContext, **values: Any) -> SignupAttempt:
+    return SignupAttempt.objects.create(
+        portal=portal,
+        channel=context.channel,
+        client_ip=context.client_ip,
+        user_agent=context.user_agent[:512],
+        client_metadata=context.client_metadata,
+        **values,
+    )
+
+
+def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: RequestContext) -> SignupAttempt:
+    """A submission the form refused: recorded, Cognito not called."""
+    errors = {name: [e.code or "invalid" for e in errs.as_data()] for name, errs in form.errors.items()}
+    username = form.data.get("username", "")
+    attempt = _new_attempt(
+        portal,
+        context,
+        username=username[:256] if isinstance(username, str) else "",
+        attributes=form.submitted_attributes(),
+        validation_data_names=[
+            f.name.removeprefix("vd_")
+            for f in form.spec.fields
+            if f.kind == "validation_data" and form.data.get(f.name)
+        ],
+        form_errors=errors,
+        status=Status.INVALID,
+        completed_at=timezone.now(),
+    )
+    log.info("signup.invalid attempt=%s portal=%s fields=%s", attempt.reference, portal.slug, sorted(errors))
+    return attempt
+
+
+def _field_for(spec: FormSpec, cognito_field: str | None) -> str | None:
+    if cognito_field in ("username", "password"):
+        return cognito_field
+    if cognito_field:
+        target = spec.for_attribute(cognito_field)
+        if target is not None:
+            return target.name
+    return None
+
+
+def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) -> SubmitOutcome:
+    """Record the attempt as pending, call SignUp once, record the outcome."""
+    data = form.cleaned_data
+    call = cognito.SignUpCall(
+        username=data["username"],
+        password=data.get("password") or None,
+        attributes=form.attributes(),
+        validation_data=form.validation_data(),
+        client_metadata=context.client_metadata,
+        analytics_endpoint_id=context.analytics_endpoint_id,
+        ip_address=_user_context_ip(portal, context),
+        encoded_data=context.encoded_data,
+    )
+    attempt = _new_attempt(
+        portal,
+        context,
+        username=call.username,
+        attributes=dict(call.attributes),
+        validation_data_names=[name for name, _ in call.validation_data],
+        status=Status.PENDING,
+    )
+    log.info("signup.sending attempt=%s portal=%s", attempt.reference, portal.slug)
+    try:
+        result = cognito.sign_up(portal_target(portal), call)
+    except cognito.CognitoError as error:
+        mapping = signup_error(error.code, error.message, tuple(portal.snapshot.get("username_attributes") or ()))
+        _complete(attempt, mapping.status, error.code, error.message, error.request_id, error.latency_ms)
+        outcome = SubmitOutcome(attempt)
+        target_field = _field_for(form.spec, mapping.field)
+        if target_field:
+            outcome.field_errors[target_field] = mapping.message_code
+        else:
+            outcome.general_error = mapping.message_code
+        if error.code == "LimitExceededException":
+            outcome.next_step = "confirm"
+        return outcome
+    except cognito.SecretUnavailable as error:
+        _complete(attempt, Status.FAILED, "SecretUnavailable", str(error), "", None)
+        return SubmitOutcome(attempt, general_error="not_available")
+    except cognito.CognitoUnreachable as error:
+        _complete(attempt, Status.FAILED, error.code, str(error)[:500], "", error.latency_ms)
+        return SubmitOutcome(attempt, general_error="try_again")
+    except cognito.CognitoNoAnswer as error:
+        _complete(attempt, Status.UNKNOWN, error.code, str(error)[:500], "", error.latency_ms)
+        return SubmitOutcome(attempt, general_error="outcome_unknown")
+    except Exception as error:  # a bug of ours or the SDK's must still not cost the visitor a 500
+        log.exception("signup.error attempt=%s portal=%s", attempt.reference, portal.slug)
+        _complete(attempt, Status.UNKNOWN, type(error).__name__, "", "", None)
+        return SubmitOutcome(attempt, general_error="outcome_unknown")
+
+    SignupAttempt.objects.filter(pk=attempt.pk).update(
+        status=Status.SUCCEEDED,
+        completed_at=timezone.now(),
+        request_id=result.request_id,
+        latency_ms=result.latency_ms,
+        user_sub=result.user_sub,
+        user_confirmed=result.user_confirmed,
+        code_delivery=result.code_delivery.as_json() if result.code_delivery else {},
+        confirmed_at=timezone.now() if result.user_confirmed else None,
+    )
+    attempt.refresh_from_db()
+    log.info("signup.succeeded attempt=%s portal=%s latency_ms=%d", attempt.reference, portal.slug, result.latency_ms)
+    return SubmitOutcome(attempt, next_step="done" if result.user_confirmed else "confirm")
+
+
+def _complete(
+    attempt: SignupAttempt, status: str, code: str, text: str, request_id: str, latency_ms: int | None
+) -> None:
+    SignupAttempt.objects.filter(pk=attempt.pk).update(
+        status=status,
+        completed_at=timezone.now(),
+        error_code=code[:128],
+        error_message=text[:2000],
+        request_id=request_id,
+        latency_ms=latency_ms,
+    )
+    attempt.refresh_from_db()
+    log.info("signup.%s attempt=%s portal=%s code=%s", status, attempt.reference, attempt.portal.slug, code)
+
+
+# --- Confirming and resending ------------------------------------------------------------------
+
+
+@dataclass
+class StepOutcome:
+    ok: bool
+    message_code: str = ""
+    field: str | None = None
+    already_confirmed: bool = False
+    code_delivery: cognito.CodeDelivery | None = None
+
+
+def latest_attempt_for(portal: Portal, username: str) -> SignupAttempt | None:
+    return (
+        SignupAttempt.objects.filter(portal=portal, username=username, status=Status.SUCCEEDED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _map_step_error(error: Exception, table: dict[str, ErrorMapping]) -> StepOutcome:
+    if isinstance(error, cognito.CognitoError):
+        mapping = table.get(error.code, UNMAPPED_ERROR)
+        return StepOutcome(False, mapping.message_code, mapping.field)
+    if isinstance(error, cognito.SecretUnavailable):
+        return StepOutcome(False, "not_available")
+    if isinstance(error, cognito.CognitoNoAnswer):
+        return StepOutcome(False, "outcome_unknown")
+    return StepOutcome(False, "try_again")
+
+
+def _is_already_confirmed(error: Exception) -> bool:
+    # Cognito says so only in the message (§6.1): "User cannot be confirmed. Current status is CONFIRMED".
+    return (
+        isinstance(error, cognito.CognitoError)
+        and error.code == "NotAuthorizedException"
+        and ("CONFIRMED" in error.message or "status is not UNCONFIRMED" in error.message)
+    )
+
+
+def signup_confirm(
+    *, portal: Portal, username: str, code: str, context: RequestContext, attempt: SignupAttempt | None = None
+) -> StepOutcome:
+    attempt = attempt or latest_attempt_for(portal, username)
+    try:
+        cognito.confirm_sign_up(
+            portal_target(portal),
+            username=username,
+            code=code,
+            client_metadata=context.client_metadata,
+            ip_address=_user_context_ip(portal, context),
+        )
+    except (
+        cognito.CognitoError,
+        cognito.CognitoUnreachable,
+        cognito.CognitoNoAnswer,
+        cognito.SecretUnavailable,
+    ) as error:
+        log.info(
+            "signup.confirm_failed attempt=%s code=%s",
+            attempt and attempt.reference,
+            getattr(error, "code", type(error).__name__),
+        )
+        if _is_already_confirmed(error):
+            _mark_confirmed(attempt)
+            return StepOutcome(True, "already_confirmed", already_confirmed=True)
+        return _map_step_error(error, CONFIRM_ERRORS)
+    _mark_confirmed(attempt)
+    log.info("signup.confirmed attempt=%s portal=%s", attempt and attempt.reference, portal.slug)
+    return StepOutcome(True)
+
+
+def _mark_confirmed(attempt: SignupAttempt | None) -> None:
+    if attempt is not None and attempt.confirmed_at is None:
+        SignupAttempt.objects.filter(pk=attempt.pk).update(confirmed_at=timezone.now(), user_confirmed=True)
+
+
+def signup_resend(
+    *, portal: Portal, username: str, context: RequestContext, attempt: SignupAttempt | None = None
+) -> StepOutcome:
+    attempt = attempt or latest_attempt_for(portal, username)
+    try:
+        result = cognito.resend_confirmation_code(
+            portal_target(portal),
+            username=username,
+            client_metadata=context.client_metadata,
+            ip_address=_user_context_ip(portal, context),
+        )
+    except (
+        cognito.CognitoError,
+        cognito.CognitoUnreachable,
+        cognito.CognitoNoAnswer,
+        cognito.SecretUnavailable,
+    ) as error:
+        log.info(
+            "signup.resend_failed attempt=%s code=%s",
+            attempt and attempt.reference,
+            getattr(error, "code", type(error).__name__),
+        )
+        if isinstance(error, cognito.CognitoError) and "already confirmed" in error.message:
+            _mark_confirmed(attempt)
+            return StepOutcome(True, "already_confirmed", already_confirmed=True)
+        return _map_step_error(error, RESEND_ERRORS)
+    if attempt is not None:
+        SignupAttempt.objects.filter(pk=attempt.pk).update(
+            resend_count=F("resend_count") + 1,
+            last_resent_at=timezone.now(),
+            code_delivery=result.code_delivery.as_json() if result.code_delivery else attempt.code_delivery,
+        )
+    log.info("signup.resent attempt=%s portal=%s", attempt and attempt.reference, portal.slug)
+    return StepOutcome(True, code_delivery=result.code_delivery)

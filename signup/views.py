@@ -1,0 +1,197 @@
+"""Thin views: load the portal, build the form, call a service, show the outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import services
+from .forms import ConfirmForm, signup_form_class
+from .messages import message
+from .models import Portal, SignupAttempt
+from .redirects import is_allowed_redirect
+
+CONFIRM_SALT = "signup.confirm"
+
+
+def _portal(slug: str) -> Portal:
+    return get_object_or_404(Portal, slug=slug)
+
+
+def request_context(request: HttpRequest, portal: Portal) -> services.RequestContext:
+    return services.RequestContext(
+        channel=SignupAttempt.Channel.WEB,
+        client_ip=services.client_ip(request.META),
+        user_agent=str(request.META.get("HTTP_USER_AGENT", "")),
+        client_metadata=services.client_metadata_for(portal, request.GET),
+        analytics_endpoint_id=services.analytics_endpoint_id(request.GET),
+        encoded_data=services.encoded_data(portal, request.POST),
+    )
+
+
+def confirm_token(portal: Portal, attempt: SignupAttempt) -> str:
+    return signing.dumps({"p": portal.slug, "a": str(attempt.reference), "u": attempt.username}, salt=CONFIRM_SALT)
+
+
+def read_confirm_token(portal: Portal, token: str) -> tuple[SignupAttempt | None, str]:
+    """The attempt and username a confirm link was issued for, or (None, "") when it is bad or old."""
+    if not token:
+        return None, ""
+    try:
+        data = signing.loads(token, salt=CONFIRM_SALT, max_age=settings.SIGNUP_CONFIRM_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None, ""
+    if not isinstance(data, dict) or data.get("p") != portal.slug:
+        return None, ""
+    attempt = SignupAttempt.objects.filter(portal=portal, reference=data.get("a")).first()
+    return attempt, str(data.get("u", ""))
+
+
+def _step_url(name: str, portal: Portal, attempt: SignupAttempt | None = None) -> str:
+    url = reverse(name, kwargs={"slug": portal.slug})
+    return f"{url}?{urlencode({'t': confirm_token(portal, attempt)})}" if attempt else url
+
+
+def _unavailable(request: HttpRequest, portal: Portal, reason: str) -> HttpResponse:
+    return render(request, "signup/unavailable.html", {"portal": portal, "reason": reason}, status=200)
+
+
+@require_http_methods(["GET", "POST"])
+def signup_form(request: HttpRequest, slug: str) -> HttpResponse:
+    portal = _portal(slug)
+    reason = services.portal_unavailable_reason(portal)
+    if reason:
+        return _unavailable(request, portal, reason)
+    spec = services.portal_form_spec(portal)
+    form_class = signup_form_class(spec)
+    general_error, attempt = "", None
+    if request.method == "POST":
+        form = form_class(request.POST)
+        context = request_context(request, portal)
+        if not form.is_valid():
+            services.attempt_record_invalid(portal=portal, form=form, context=context)
+        else:
+            outcome = services.signup_submit(portal=portal, form=form, context=context)
+            attempt = outcome.attempt
+            if outcome.next_step == "confirm":
+                return HttpResponseRedirect(_step_url("signup:confirm", portal, attempt))
+            if outcome.next_step == "done":
+                return _finish(portal, attempt)
+            for name, code in outcome.field_errors.items():
+                form.add_error(name, message(code))
+            general_error = message(outcome.general_error) if outcome.general_error else ""
+    else:
+        form = form_class()
+    return render(
+        request,
+        "signup/form.html",
+        {
+            "portal": portal,
+            "form": form,
+            "policy_rules": [text for _, text in spec.password_policy.rules()],
+            "password_optional": spec.password_policy.optional,
+            "general_error": general_error,
+            "attempt": attempt,
+            "advanced_security_script": _advanced_security_script(portal),
+        },
+    )
+
+
+def _advanced_security_script(portal: Portal) -> str:
+    if not portal.advanced_security:
+        return ""
+    return (
+        f"https://amazon-cognito-assets.{portal.region}.amazoncognito.com/amazon-cognito-advanced-security-data.min.js"
+    )
+
+
+def _finish(portal: Portal, attempt: SignupAttempt | None) -> HttpResponse:
+    if portal.success_url and is_allowed_redirect(portal.success_url):
+        return HttpResponseRedirect(portal.success_url)
+    return HttpResponseRedirect(_step_url("signup:done", portal, attempt))
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, slug: str) -> HttpResponse:
+    portal = _portal(slug)
+    if not portal.is_open or not portal.is_synced:
+        return _unavailable(request, portal, services.portal_unavailable_reason(portal) or "closed")
+    token = request.GET.get("t", "")
+    attempt, username = read_confirm_token(portal, token)
+    spec = services.portal_form_spec(portal)
+    username_label = str(spec.field("username").label)
+    notice, error = "", ""
+    if token and attempt is None:
+        notice = message("confirm_link_invalid")
+    form = ConfirmForm(request.POST or None, initial={"username": username}, username_label=username_label)
+    delivery: dict[str, Any] = dict(attempt.code_delivery) if attempt else {}
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"]
+        attempt = attempt if attempt and attempt.username == username else None
+        context = request_context(request, portal)
+        if "resend" in request.POST:
+            outcome = services.signup_resend(portal=portal, username=username, context=context, attempt=attempt)
+            if outcome.ok and not outcome.already_confirmed:
+                delivery = outcome.code_delivery.as_json() if outcome.code_delivery else delivery
+                notice = message("code_resent")
+        elif not form.cleaned_data["code"]:
+            form.add_error("code", message("required"))
+            outcome = None
+        else:
+            outcome = services.signup_confirm(
+                portal=portal, username=username, code=form.cleaned_data["code"], context=context, attempt=attempt
+            )
+            if outcome.ok:
+                return _finish(portal, attempt)
+        if outcome is not None and outcome.already_confirmed:
+            return _finish(portal, attempt)
+        if outcome is not None and not outcome.ok:
+            if outcome.field and outcome.field in form.fields:
+                form.add_error(outcome.field, message(outcome.message_code))
+            else:
+                error = message(outcome.message_code)
+    return render(
+        request,
+        "signup/confirm.html",
+        {
+            "portal": portal,
+            "form": form,
+            "delivery": delivery,
+            "notice": notice,
+            "error": error,
+            "username_known": bool(attempt and username),
+            "username": username,
+        },
+    )
+
+
+@require_GET
+def done(request: HttpRequest, slug: str) -> HttpResponse:
+    portal = _portal(slug)
+    return render(request, "signup/done.html", {"portal": portal})
+
+
+@require_GET
+def schema_json(request: HttpRequest, slug: str) -> HttpResponse:
+    portal = _portal(slug)
+    reason = services.portal_unavailable_reason(portal)
+    if reason:
+        return JsonResponse({"portal": portal.slug, "available": False, "reason": reason, "fields": []})
+    spec = services.portal_form_spec(portal)
+    return JsonResponse(
+        {
+            "portal": portal.slug,
+            "available": True,
+            "username_mode": spec.username_mode,
+            "fields": [f.as_json() for f in spec.fields],
+            "password_policy": spec.password_policy.as_json(),
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
