@@ -19,6 +19,7 @@ import boto3
 import botocore
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
 from django.conf import settings
 
 
@@ -178,7 +179,7 @@ def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], i
     except (
         botocore.exceptions.ReadTimeoutError,
         botocore.exceptions.ConnectionClosedError,
-        botocore.exceptions.ResponseParserError,
+        botocore.parsers.ResponseParserError,
         botocore.exceptions.HTTPClientError,
     ) as error:
         raise CognitoNoAnswer(str(error), round((time.perf_counter() - started) * 1000)) from error

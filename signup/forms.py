@@ -220,7 +220,6 @@ def to_cognito_value(spec: FieldSpec, value: Any) -> str | None:
 
 class SignupForm(forms.Form):
     spec: FormSpec
-    template_name = "signup/form_fields.html"
 
     def clean_username(self) -> str:
         username: str = self.cleaned_data["username"]

@@ -1,0 +1,44 @@
+import os
+
+import pytest
+from botocore.stub import Stubber
+
+from signup import cognito
+
+# Describe calls are signed; the emulator accepts any credentials, and no test may reach AWS.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+CLIENT_SECRET = "s3cret-value-for-tests-only"
+
+
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    # The manifest storage needs collectstatic; tests serve the source files as they are.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients():
+    cognito.forget_clients()
+    yield
+    cognito.forget_clients()
+
+
+@pytest.fixture
+def client_secret(monkeypatch):
+    monkeypatch.setenv("ACME_CLIENT_SECRET", CLIENT_SECRET)
+    return CLIENT_SECRET
+
+
+@pytest.fixture
+def stub(client_secret):
+    """Stubber on the public (SignUp/Confirm/Resend) client for us-east-1 without an endpoint."""
+    client = cognito.client_for("us-east-1", None, public=True)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()

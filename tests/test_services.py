@@ -1,0 +1,276 @@
+"""Use cases: the attempt lifecycle and what each Cognito answer means to the visitor and the record."""
+
+import botocore.session
+import pytest
+
+from signup import cognito, services
+from signup.forms import signup_form_class
+from signup.messages import SIGNUP_ERRORS
+from signup.models import SignupAttempt
+from tests.factories import make_portal
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {
+    "username": "alice",
+    "password": "Str0ng!Passw0rd",
+    "email": "alice@example.com",
+    "custom_company": "Acme",
+}
+CONTEXT = services.RequestContext(client_ip="198.51.100.7", user_agent="pytest", client_metadata={"src": "test"})
+
+
+def valid_form(portal, data=GOOD):
+    form = signup_form_class(services.portal_form_spec(portal))(data)
+    assert form.is_valid(), form.errors
+    return form
+
+
+def test_a_successful_sign_up_is_recorded_pending_then_succeeded(stub, client_secret):
+    portal = make_portal()
+    seen_during_call = []
+
+    def spy(**kwargs):
+        seen_during_call.extend(SignupAttempt.objects.values_list("status", flat=True))
+
+    client = cognito.client_for("us-east-1", None, public=True)
+    client.meta.events.register("before-parameter-build.cognito-identity-provider.SignUp", spy)
+    stub.add_response(
+        "sign_up",
+        {
+            "UserConfirmed": False,
+            "UserSub": "sub-123",
+            "CodeDeliveryDetails": {"Destination": "a***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"},
+            "ResponseMetadata": {"RequestId": "req-42"},
+        },
+    )
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    assert seen_during_call == ["pending"]
+    attempt = SignupAttempt.objects.get()
+    assert outcome.next_step == "confirm"
+    assert attempt.status == "succeeded"
+    assert (attempt.user_sub, attempt.request_id, attempt.user_confirmed) == ("sub-123", "req-42", False)
+    assert attempt.code_delivery == {"destination": "a***@e***", "medium": "EMAIL", "attribute": "email"}
+    assert attempt.attributes == {"email": "alice@example.com", "custom:company": "Acme", "custom:newsletter": "false"}
+    assert attempt.latency_ms is not None and attempt.completed_at is not None
+    assert (attempt.client_ip, attempt.user_agent, attempt.client_metadata) == (
+        "198.51.100.7",
+        "pytest",
+        {"src": "test"},
+    )
+    assert "Str0ng!Passw0rd" not in repr(SignupAttempt.objects.values().get())
+
+
+def test_a_user_confirmed_by_a_trigger_goes_straight_to_done(stub):
+    portal = make_portal()
+    stub.add_response("sign_up", {"UserConfirmed": True, "UserSub": "sub-1"})
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    assert outcome.next_step == "done"
+    assert outcome.attempt.confirmed_at is not None
+
+
+def every_signup_error():
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    return [shape.name for shape in model.operation_model("SignUp").error_shapes]
+
+
+def test_every_signup_error_in_the_service_model_has_a_mapping():
+    assert set(every_signup_error()) <= set(SIGNUP_ERRORS)
+
+
+@pytest.mark.parametrize("code", every_signup_error())
+def test_each_signup_error_is_recorded_and_explained_without_cognitos_text(stub, code):
+    portal = make_portal()
+    stub.add_client_error(
+        "sign_up", service_error_code=code, service_message=f"raw {code} text", response_meta={"RequestId": "req-e"}
+    )
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    attempt = SignupAttempt.objects.get()
+    assert attempt.status == SIGNUP_ERRORS[code].status
+    assert (attempt.error_code, attempt.error_message, attempt.request_id) == (code, f"raw {code} text", "req-e")
+    shown = list(outcome.field_errors.values()) + [outcome.general_error]
+    assert any(shown) and not any("raw" in s for s in shown)
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "field", "message_code"),
+    [
+        ("UsernameExistsException", "User already exists", "username", "username_taken"),
+        ("UsernameExistsException", "An account with the given email already exists.", "username", "email_taken"),
+        (
+            "InvalidPasswordException",
+            "Password did not conform with policy: Password must have symbol characters",
+            "password",
+            "password_rejected",
+        ),
+        ("InvalidParameterException", "Invalid email address format.", "email", "invalid_email"),
+        ("InvalidParameterException", "Invalid phone number format.", "phone_number", "invalid_phone"),
+        (
+            "InvalidParameterException",
+            "Attributes did not conform to the schema: custom:company: String must be no longer than 64 characters",
+            "custom_company",
+            "attribute_rejected",
+        ),
+        (
+            "InvalidParameterException",
+            "Username cannot be of email format, since user pool is configured for email alias.",
+            "username",
+            "username_looks_like_email",
+        ),
+        (
+            "InvalidParameterException",
+            "1 validation error detected: Value at 'username' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
+            "username",
+            "username_space",
+        ),
+    ],
+)
+def test_user_fixable_errors_land_on_their_field(stub, code, text, field, message_code):
+    portal = make_portal()
+    stub.add_client_error("sign_up", service_error_code=code, service_message=text)
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    assert outcome.field_errors == {field: message_code}
+    assert outcome.general_error == ""
+
+
+def test_a_sending_quota_after_creation_is_not_called_a_failure(stub):
+    portal = make_portal()
+    stub.add_client_error(
+        "sign_up",
+        service_error_code="LimitExceededException",
+        service_message="Exceeded daily email limit for the operation or the account.",
+    )
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    assert outcome.attempt.status == "unknown"
+    assert outcome.next_step == "confirm"
+
+
+def test_a_read_timeout_leaves_the_outcome_unknown(stub, monkeypatch):
+    portal = make_portal()
+    import botocore.exceptions
+
+    def timeout(**kwargs):
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://cognito")
+
+    monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", timeout)
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    assert (outcome.attempt.status, outcome.general_error) == ("unknown", "outcome_unknown")
+
+
+def test_an_unreachable_cognito_is_a_failure(stub, monkeypatch):
+    portal = make_portal()
+    import botocore.exceptions
+
+    def refused(**kwargs):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://cognito")
+
+    monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", refused)
+    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    assert (outcome.attempt.status, outcome.general_error) == ("failed", "try_again")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_mid_call_leaves_a_visible_pending_attempt(stub, monkeypatch):
+    portal = make_portal()
+
+    def die(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", die)
+    with pytest.raises(SystemExit):
+        services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    attempt = SignupAttempt.objects.get()
+    assert attempt.status == "pending"
+    assert attempt.username == "alice"
+
+
+def test_a_refused_form_is_recorded_as_invalid_without_calling_cognito(stub):
+    portal = make_portal()
+    form = signup_form_class(services.portal_form_spec(portal))({**GOOD, "password": "weak", "email": "nope"})
+    assert not form.is_valid()
+    services.attempt_record_invalid(portal=portal, form=form, context=CONTEXT)
+    attempt = SignupAttempt.objects.get()
+    assert attempt.status == "invalid"
+    assert set(attempt.form_errors) == {"password", "email"}
+    assert "weak" not in repr(SignupAttempt.objects.values().get())
+
+
+def test_confirmation_and_resend_update_the_attempt(stub):
+    portal = make_portal()
+    attempt = SignupAttempt.objects.create(portal=portal, username="alice", status="succeeded")
+    stub.add_response(
+        "resend_confirmation_code",
+        {"CodeDeliveryDetails": {"Destination": "a***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}},
+    )
+    stub.add_client_error(
+        "confirm_sign_up",
+        service_error_code="CodeMismatchException",
+        service_message="Invalid verification code provided, please try again.",
+    )
+    stub.add_response("confirm_sign_up", {})
+    assert services.signup_resend(portal=portal, username="alice", context=CONTEXT).ok
+    wrong = services.signup_confirm(portal=portal, username="alice", code="000000", context=CONTEXT)
+    assert (wrong.ok, wrong.field, wrong.message_code) == (False, "code", "code_mismatch")
+    assert services.signup_confirm(portal=portal, username="alice", code="123456", context=CONTEXT).ok
+    attempt.refresh_from_db()
+    assert attempt.resend_count == 1 and attempt.last_resent_at is not None
+    assert attempt.confirmed_at is not None and attempt.user_confirmed is True
+
+
+def test_confirming_an_already_confirmed_user_counts_as_done(stub):
+    portal = make_portal()
+    stub.add_client_error(
+        "confirm_sign_up",
+        service_error_code="NotAuthorizedException",
+        service_message="User cannot be confirmed. Current status is CONFIRMED",
+    )
+    outcome = services.signup_confirm(portal=portal, username="alice", code="123456", context=CONTEXT)
+    assert outcome.ok and outcome.already_confirmed
+
+
+@pytest.mark.parametrize(
+    ("meta", "trusted", "expected"),
+    [
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.5"}, 0, "10.0.0.1"),
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 203.0.113.5"}, 1, "203.0.113.5"),
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1, 203.0.113.5, 10.0.0.2"}, 2, "203.0.113.5"),
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-ip"}, 1, "10.0.0.1"),
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": ""}, 1, "10.0.0.1"),
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.5"}, 3, "10.0.0.1"),
+        ({"REMOTE_ADDR": "2001:db8::1"}, 0, "2001:db8::1"),
+    ],
+)
+def test_client_ip_trusts_only_the_configured_proxies(settings, meta, trusted, expected):
+    settings.SIGNUP_TRUSTED_PROXY_COUNT = trusted
+    assert services.client_ip(meta) == expected
+
+
+def test_client_metadata_takes_only_allowed_bounded_query_parameters():
+    portal = make_portal(client_metadata={"source": "portal"}, client_metadata_params=["campaign", "ref"])
+    query = {"campaign": "spring", "ref": "x" * 257, "other": "no"}
+    assert services.client_metadata_for(portal, query) == {"source": "portal", "campaign": "spring"}
+
+
+def test_user_context_ip_is_sent_only_when_the_client_propagates_it(stub):
+    portal = make_portal()
+    portal.snapshot["propagate_user_context"] = True
+    portal.save()
+    stub.add_response(
+        "sign_up",
+        {"UserConfirmed": False, "UserSub": "s"},
+        {
+            "ClientId": portal.client_id,
+            "SecretHash": cognito.secret_hash("alice", portal.client_id, "s3cret-value-for-tests-only"),
+            "Username": "alice",
+            "Password": GOOD["password"],
+            "UserAttributes": [
+                {"Name": "email", "Value": "alice@example.com"},
+                {"Name": "custom:company", "Value": "Acme"},
+                {"Name": "custom:newsletter", "Value": "false"},
+            ],
+            "ClientMetadata": {"src": "test"},
+            "UserContextData": {"IpAddress": "198.51.100.7"},
+        },
+    )
+    services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
