@@ -1,5 +1,6 @@
 """Use cases: the attempt lifecycle and what each Cognito answer means to the visitor and the record."""
 
+import botocore.exceptions
 import botocore.session
 import pytest
 
@@ -146,28 +147,23 @@ def test_a_sending_quota_after_creation_is_not_called_a_failure(stub):
     assert outcome.next_step == "confirm"
 
 
-def test_a_read_timeout_leaves_the_outcome_unknown(stub, monkeypatch):
+@pytest.mark.parametrize(
+    ("failure", "status", "message_code"),
+    [
+        (botocore.exceptions.ReadTimeoutError(endpoint_url="https://cognito"), "unknown", "outcome_unknown"),
+        (botocore.exceptions.EndpointConnectionError(endpoint_url="https://cognito"), "failed", "try_again"),
+    ],
+)
+def test_a_network_failure_is_recorded_as_unknown_or_failed(stub, monkeypatch, failure, status, message_code):
+    """A read timeout may have created the user; a refused connection cannot have."""
     portal = make_portal()
-    import botocore.exceptions
 
-    def timeout(**kwargs):
-        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://cognito")
+    def fail(**kwargs):
+        raise failure
 
-    monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", timeout)
+    monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", fail)
     outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
-    assert (outcome.attempt.status, outcome.general_error) == ("unknown", "outcome_unknown")
-
-
-def test_an_unreachable_cognito_is_a_failure(stub, monkeypatch):
-    portal = make_portal()
-    import botocore.exceptions
-
-    def refused(**kwargs):
-        raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://cognito")
-
-    monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", refused)
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
-    assert (outcome.attempt.status, outcome.general_error) == ("failed", "try_again")
+    assert (outcome.attempt.status, outcome.general_error) == (status, message_code)
 
 
 @pytest.mark.django_db(transaction=True)
