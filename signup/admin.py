@@ -55,7 +55,7 @@ class PortalAdmin(admin.ModelAdmin):
     def snapshot_summary(self, portal: Portal) -> str:
         snapshot = portal.snapshot
         if not snapshot:
-            return _("Not synced yet: use the “Sync from Cognito” action.")
+            return str(_("Not synced yet: use the “Sync from Cognito” action."))
         spec = services.portal_form_spec(portal)
         rows = format_html_join(
             "",

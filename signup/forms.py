@@ -11,7 +11,7 @@ import re
 import unicodedata
 import zoneinfo
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
@@ -28,6 +28,7 @@ LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # Cognito's ClientId/Username patterns allow letters, marks, symbols, numbers and punctuation only (§1.1).
 USERNAME_CATEGORIES = ("L", "M", "S", "N", "P")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+WHOLE_NUMBER = re.compile(r"^[+-]?\d{1,30}$")
 
 
 def has_control_characters(value: str) -> bool:
@@ -113,12 +114,10 @@ class CognitoNumberField(forms.CharField):
         value = super().to_python(value)
         if not value:
             return value
-        try:
-            number = Decimal(value)
-        except InvalidOperation as error:
-            raise fail("invalid_number") from error
-        if not number.is_finite():
+        # Whole numbers only: what the local Cognito accepts; decimals in Number attributes are unverified.
+        if not WHOLE_NUMBER.match(value):
             raise fail("invalid_number")
+        number = Decimal(value)
         if self.min_value is not None and number < self.min_value:
             raise ValidationError(
                 "Ensure this value is greater than or equal to %(limit_value)s.",
@@ -131,11 +130,11 @@ class CognitoNumberField(forms.CharField):
                 code="max_value",
                 params={"limit_value": self.max_value},
             )
-        return format(number.normalize(), "f") if number == number.to_integral() else format(number, "f")
+        return str(int(number))
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
         attrs = super().widget_attrs(widget)
-        attrs["inputmode"] = "decimal"
+        attrs["inputmode"] = "numeric"
         if self.min_value is not None:
             attrs["min"] = str(self.min_value)
         if self.max_value is not None:
@@ -255,7 +254,7 @@ class SignupForm(forms.Form):
         return password
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         username = cleaned.get("username")
         if self.spec.username_mode == "email_or_phone" and username:
             # The attribute the user did not give as username may be required by the pool.

@@ -23,7 +23,7 @@ MESSAGES = {
     "invalid_date": _("Enter a date as YYYY-MM-DD."),
     "date_in_future": _("This date cannot be in the future."),
     "invalid_url": _("Enter a full web address starting with https://."),
-    "invalid_number": _("Enter a number."),
+    "invalid_number": _("Enter a whole number."),
     "invalid_locale": _("Enter a language tag such as en-US."),
     "invalid_choice": _("Choose one of the offered values."),
     "value_too_long_bytes": _("This value is too long."),

@@ -11,6 +11,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.utils.functional import Promise
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
@@ -225,8 +226,8 @@ class FieldSpec:
     attribute: str | None
     type: FieldType
     required: bool
-    label: str
-    help: str = ""
+    label: str | Promise
+    help: str | Promise = ""
     placeholder: str = ""
     min_length: int | None = None
     max_length: int | None = None

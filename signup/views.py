@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -50,7 +51,11 @@ def read_confirm_token(portal: Portal, token: str) -> tuple[SignupAttempt | None
         return None, ""
     if not isinstance(data, dict) or data.get("p") != portal.slug:
         return None, ""
-    attempt = SignupAttempt.objects.filter(portal=portal, reference=data.get("a")).first()
+    try:
+        reference = uuid.UUID(str(data.get("a")))
+    except ValueError:
+        return None, ""
+    attempt = SignupAttempt.objects.filter(portal=portal, reference=reference).first()
     return attempt, str(data.get("u", ""))
 
 

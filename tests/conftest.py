@@ -42,3 +42,13 @@ def stub(client_secret):
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The local Cognito on a free loopback port, for the whole run."""
+    from signup.emulator.server import start_in_thread
+
+    server, base_url = start_in_thread("127.0.0.1", 0)
+    yield base_url
+    server.shutdown()

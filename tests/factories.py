@@ -162,3 +162,20 @@ def make_portal(slug: str = "acme", *, snap: dict[str, Any] | None = None, **fie
 
     values.setdefault("synced_at", timezone.now())
     return Portal.objects.create(slug=slug, **values)
+
+
+# SecretHash test vectors from shared/reference/cognito-signup.md §2.2: (username, client id, secret, hash).
+SECRET_HASH_VECTORS = [
+    (
+        "alice",
+        "1example23456789abcdefghij",
+        "1example2secret3456789abcdefghijklmnopqrstuvwxyz0123",
+        "bLC1FCLnLqIm0H7NhtoKsfye514cwqhD2GH3yzLdXrQ=",
+    ),
+    (
+        "jörg.müller@example.com",
+        "4abcdefghij5klmnopqrst6uvw",
+        "0123456789abcdefghijklmnopqrstuvwxyz0123456789ab",
+        "u/RVpl1zCvtPdnu/eWHHZGNiA8v1LzIHXW9c4is8OJs=",
+    ),
+]

@@ -68,6 +68,8 @@ def test_required_attributes_are_required():
         ("custom_employees", "100001", "max_value"),
         ("custom_employees", "lots", "invalid_number"),
         ("custom_employees", "NaN", "invalid_number"),
+        ("custom_employees", "12.5", "invalid_number"),
+        ("custom_employees", "1e3", "invalid_number"),
         ("email", "not-an-email", "invalid"),
         ("phone_number", "4155552671", "invalid_phone"),
         ("phone_number", "+1 555", "invalid_phone"),

@@ -1,0 +1,51 @@
+# Two commands: `make demo` runs the portal on the embedded default, `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+EMULATOR_PORT ?= 9229
+# Describe calls are signed; the local Cognito accepts any credentials. Real ones come from the environment.
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: demo test lint check test-sqlite test-postgres services browser clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py demo --port $(PORT) --emulator-port $(EMULATOR_PORT)
+
+# Debian's Chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# PostgreSQL and Redis for the production-mode run; started when they are down.
+services:
+	@bash scripts/ensure-services
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy signup
+
+check: $(VENV)/.installed
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+test-sqlite: $(VENV)/.installed browser
+	$(VENV)/bin/pytest
+
+test-postgres: $(VENV)/.installed services
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/signup_portal CACHE_URL=redis://127.0.0.1:6379/1 \
+		$(VENV)/bin/pytest -m "not browser"
+
+test: lint check test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) db.sqlite3* staticfiles test-artifacts

@@ -1,0 +1,84 @@
+"""python manage.py demo: the local Cognito, a demo pool and portal, an admin login, and the portal itself."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from signup import services
+from signup.emulator.demo import create_demo_pool, emulator_client
+from signup.emulator.server import start_in_thread
+from signup.models import Portal, ValidationDataField
+
+
+class Command(BaseCommand):
+    help = "Start the local Cognito with a demo pool, point the 'demo' portal at it, and serve the portal."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--emulator-port", type=int, default=9229)
+        parser.add_argument("--no-serve", action="store_true", help="Set everything up, then stop (for tests).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server, base_url = start_in_thread("127.0.0.1", options["emulator_port"])
+        try:
+            portal = self._demo_portal(base_url)
+            login, password = self._admin_login()
+            site = f"http://127.0.0.1:{options['port']}"
+            self.stdout.write(
+                "\n".join(
+                    [
+                        "",
+                        f"Local Cognito:     {base_url}  (confirmation codes: {base_url}/_outbox)",
+                        f"Sign-up form:      {site}/signup/{portal.slug}/",
+                        f"Confirm step:      {site}/signup/{portal.slug}/confirm/",
+                        f"Form schema:       {site}/signup/{portal.slug}/schema.json",
+                        f"Admin:             {site}/admin/  login {login} / {password}",
+                        "Ctrl-C stops everything.",
+                        "",
+                    ]
+                )
+            )
+            if not options["no_serve"]:
+                call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
+        finally:
+            server.shutdown()
+
+    def _demo_portal(self, base_url: str) -> Portal:
+        # The emulator keeps its state in memory, so every start makes a new pool and re-points the portal.
+        ids = create_demo_pool(emulator_client(base_url))
+        portal, _ = Portal.objects.update_or_create(
+            slug="demo",
+            defaults={
+                "name": "Demo",
+                "region": "us-east-1",
+                "user_pool_id": ids["user_pool_id"],
+                "client_id": ids["client_id"],
+                "endpoint_url": base_url,
+                "client_secret_env": "",
+                "is_open": True,
+            },
+        )
+        ValidationDataField.objects.update_or_create(
+            portal=portal,
+            name="invite_code",
+            defaults={
+                "label": "Invite code",
+                "help_text": "Sent to the pool's pre sign-up trigger as ValidationData; never stored in the pool.",
+                "required": False,
+            },
+        )
+        services.portal_sync(portal=portal)
+        return portal
+
+    def _admin_login(self) -> tuple[str, str]:
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return "admin", password
