@@ -52,3 +52,31 @@ def emulator():
     server, base_url = start_in_thread("127.0.0.1", 0)
     yield base_url
     server.shutdown()
+
+
+@pytest.fixture
+def demo_pool(emulator):
+    """A fresh demo pool (and app client with a secret) on a reset emulator."""
+    import requests
+
+    from signup.emulator.demo import create_demo_pool, emulator_client
+
+    requests.post(f"{emulator}/moto-api/reset", timeout=5)
+    return create_demo_pool(emulator_client(emulator))
+
+
+@pytest.fixture
+def demo_portal(emulator, demo_pool):
+    """The "demo" portal on the demo pool, synced; its secret comes from DescribeUserPoolClient."""
+    from signup import services
+    from signup.models import Portal
+
+    portal = Portal.objects.create(
+        slug="demo",
+        name="Demo",
+        region="us-east-1",
+        user_pool_id=demo_pool["user_pool_id"],
+        client_id=demo_pool["client_id"],
+        endpoint_url=emulator,
+    )
+    return services.portal_sync(portal=portal)

@@ -7,9 +7,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 
-from signup import services
-from signup.emulator.demo import create_demo_pool, emulator_client
-from signup.models import Portal, SignupAttempt
+from signup.models import SignupAttempt
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -53,19 +51,9 @@ def page(browser, settings):
     context.close()
 
 
-@pytest.fixture
-def demo_portal(emulator):
-    requests.post(f"{emulator}/moto-api/reset", timeout=5)
-    pool = create_demo_pool(emulator_client(emulator))
-    portal = Portal.objects.create(
-        slug="demo",
-        name="Demo",
-        region="us-east-1",
-        user_pool_id=pool["user_pool_id"],
-        client_id=pool["client_id"],
-        endpoint_url=emulator,
-    )
-    return services.portal_sync(portal=portal)
+def fill(page, values):
+    for label, value in values.items():
+        page.get_by_label(label).fill(value)
 
 
 def shot(page, name):
@@ -76,12 +64,17 @@ def shot(page, name):
 def test_a_new_user_signs_up_and_confirms_in_a_real_browser(page, live_server, emulator, demo_portal):
     page.goto(f"{live_server.url}/signup/demo/")
     shot(page, "01-form")
-    page.get_by_label("Username").fill("dinah")
-    page.get_by_label("Password").fill("Cheshire!Cat42")
-    page.get_by_label("Email address").fill("dinah@example.com")
-    page.get_by_label("First name").fill("Dinah")
-    page.get_by_label("Last name").fill("Liddell")
-    page.get_by_label("Company").fill("Wonderland Ltd")
+    fill(
+        page,
+        {
+            "Username": "dinah",
+            "Password": "Cheshire!Cat42",
+            "Email address": "dinah@example.com",
+            "First name": "Dinah",
+            "Last name": "Liddell",
+            "Company": "Wonderland Ltd",
+        },
+    )
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/signup/demo/confirm/**")
     shot(page, "02-confirm")
@@ -109,11 +102,16 @@ def test_a_new_user_signs_up_and_confirms_in_a_real_browser(page, live_server, e
 
 def test_a_weak_password_is_refused_on_its_field_without_calling_cognito(page, live_server, emulator, demo_portal):
     page.goto(f"{live_server.url}/signup/demo/")
-    page.get_by_label("Username").fill("bill")
-    page.get_by_label("Password").fill("lizard")
-    page.get_by_label("Email address").fill("bill@example.com")
-    page.get_by_label("First name").fill("Bill")
-    page.get_by_label("Last name").fill("Lizard")
+    fill(
+        page,
+        {
+            "Username": "bill",
+            "Password": "lizard",
+            "Email address": "bill@example.com",
+            "First name": "Bill",
+            "Last name": "Lizard",
+        },
+    )
     page.get_by_role("button", name="Create account").click()
     page.wait_for_load_state()
     shot(page, "05-form-errors")

@@ -6,6 +6,7 @@ from botocore.stub import ANY
 
 from signup import cognito
 from tests.conftest import CLIENT_SECRET
+from tests.factories import SECRET_HASH_VECTORS
 
 TARGET = cognito.Target(
     region="us-east-1",
@@ -17,23 +18,7 @@ TARGET = cognito.Target(
 )
 
 
-@pytest.mark.parametrize(
-    ("username", "client_id", "secret", "expected"),
-    [
-        (
-            "alice",
-            "1example23456789abcdefghij",
-            "1example2secret3456789abcdefghijklmnopqrstuvwxyz0123",
-            "bLC1FCLnLqIm0H7NhtoKsfye514cwqhD2GH3yzLdXrQ=",
-        ),
-        (
-            "jörg.müller@example.com",
-            "4abcdefghij5klmnopqrst6uvw",
-            "0123456789abcdefghijklmnopqrstuvwxyz0123456789ab",
-            "u/RVpl1zCvtPdnu/eWHHZGNiA8v1LzIHXW9c4is8OJs=",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("username", "client_id", "secret", "expected"), SECRET_HASH_VECTORS)
 def test_secret_hash_matches_the_reference_vectors(username, client_id, secret, expected):
     assert cognito.secret_hash(username, client_id, secret) == expected
 

@@ -12,7 +12,7 @@ import requests
 from django.core.management import call_command
 
 from signup import services
-from signup.emulator.demo import create_demo_pool, emulator_client
+from signup.emulator.demo import emulator_client
 from signup.models import Portal, SignupAttempt, ValidationDataField
 
 pytestmark = pytest.mark.django_db
@@ -31,23 +31,14 @@ PERSON = {
 
 
 @pytest.fixture
-def pool(emulator):
-    requests.post(f"{emulator}/moto-api/reset", timeout=5)
-    return create_demo_pool(emulator_client(emulator))
+def pool(demo_pool):
+    return demo_pool
 
 
 @pytest.fixture
-def portal(emulator, pool):
-    portal = Portal.objects.create(
-        slug="demo",
-        name="Demo",
-        region="us-east-1",
-        user_pool_id=pool["user_pool_id"],
-        client_id=pool["client_id"],
-        endpoint_url=emulator,
-    )
-    ValidationDataField.objects.create(portal=portal, name="invite_code", label="Invite code")
-    return services.portal_sync(portal=portal)
+def portal(demo_portal):
+    ValidationDataField.objects.create(portal=demo_portal, name="invite_code", label="Invite code")
+    return services.portal_sync(portal=demo_portal)
 
 
 def outbox(emulator, username):
