@@ -299,7 +299,7 @@ class SignupForm(forms.Form):
             if spec.kind == "attribute":
                 raw = self.data.get(spec.name)
                 if isinstance(raw, str) and raw:
-                    recorded[spec.attribute or spec.name] = raw[:MAX_ATTRIBUTE_LENGTH]
+                    recorded[spec.attribute or spec.name] = raw
         return recorded
 
 

@@ -187,21 +187,28 @@ def _new_attempt(portal: Portal, context: RequestContext, **values: Any) -> Sign
         portal=portal,
         channel=context.channel,
         client_ip=context.client_ip,
-        user_agent=context.user_agent[:512],
+        user_agent=storable(context.user_agent, 512),
         client_metadata=context.client_metadata,
         **values,
     )
 
 
+def storable(value: object, limit: int) -> str:
+    """Text any database keeps: no NUL (PostgreSQL refuses it), no lone surrogates, bounded."""
+    if not isinstance(value, str):
+        return ""
+    text = value[:limit].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return text
+
+
 def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: RequestContext) -> SignupAttempt:
-    """A submission the form refused: recorded, Cognito not called."""
+    """A submission the form refused: recorded as typed (never the password), Cognito not called."""
     errors = {name: [e.code or "invalid" for e in errs.as_data()] for name, errs in form.errors.items()}
-    username = form.data.get("username", "")
     attempt = _new_attempt(
         portal,
         context,
-        username=username[:256] if isinstance(username, str) else "",
-        attributes=form.submitted_attributes(),
+        username=storable(form.data.get("username", ""), 256),
+        attributes={name: storable(value, 2048) for name, value in form.submitted_attributes().items()},
         validation_data_names=[
             f.name.removeprefix("vd_")
             for f in form.spec.fields
@@ -317,9 +324,17 @@ class StepOutcome:
     code_delivery: cognito.CodeDelivery | None = None
 
 
+def same_username(portal: Portal, a: str, b: str) -> bool:
+    """Whether Cognito would take two usernames for one user in this pool (§3.5)."""
+    if portal.snapshot.get("case_sensitive", True):
+        return a == b
+    return a.casefold() == b.casefold()
+
+
 def latest_attempt_for(portal: Portal, username: str) -> SignupAttempt | None:
+    lookup = "username" if portal.snapshot.get("case_sensitive", True) else "username__iexact"
     return (
-        SignupAttempt.objects.filter(portal=portal, username=username, status=Status.SUCCEEDED)
+        SignupAttempt.objects.filter(portal=portal, status=Status.SUCCEEDED, **{lookup: username})
         .order_by("-created_at")
         .first()
     )

@@ -139,7 +139,8 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
     delivery: dict[str, Any] = dict(attempt.code_delivery) if attempt else {}
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"]
-        attempt = attempt if attempt and attempt.username == username else None
+        if attempt is not None and not services.same_username(portal, attempt.username, username):
+            attempt = None
         context = request_context(request, portal)
         if "resend" in request.POST:
             outcome = services.signup_resend(portal=portal, username=username, context=context, attempt=attempt)

@@ -112,7 +112,8 @@ def test_a_wrong_code_is_explained_and_a_resent_code_works(client, emulator, por
 def test_a_user_who_left_can_confirm_later_by_username(client, emulator, portal):
     client.post("/signup/demo/", PERSON)
     code = outbox(emulator, "alice")[-1]["code"]
-    response = client.post("/signup/demo/confirm/", {"username": "alice", "code": code})
+    # The demo pool is case-insensitive, as Cognito treats it: "Alice" is the same user.
+    response = client.post("/signup/demo/confirm/", {"username": "Alice", "code": code})
     assert response.status_code == 302
     assert SignupAttempt.objects.get().confirmed_at is not None
 

@@ -78,8 +78,8 @@ def test_the_confirm_step_confirms_and_finishes(client, stub):
 
 
 def test_the_confirm_step_resends_the_code(client, stub):
-    make_portal()
-    SignupAttempt.objects.create(portal_id=1, username="alice", status="succeeded")
+    portal = make_portal()
+    SignupAttempt.objects.create(portal=portal, username="alice", status="succeeded")
     stub.add_response("resend_confirmation_code", {"CodeDeliveryDetails": {**DELIVERY, "Destination": "b***@e***"}})
     page = client.post("/signup/acme/confirm/", {"username": "alice", "resend": "1"}).content.decode()
     assert "We sent you a new code" in page
@@ -213,4 +213,5 @@ def test_pages_never_500_on_hostile_input(client):
         == 200
     )
     assert not SignupAttempt.objects.exclude(status="invalid").exists()
+    assert SignupAttempt.objects.filter(status="invalid").count() == 3  # recorded, NUL and all
     assert client.post("/signup/acme/", b"\xff\xfe", content_type="application/octet-stream").status_code == 200
