@@ -3,20 +3,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from . import cognito, services
-from .models import FieldOverride, Portal, SignupAttempt, ValidationDataField
+from .forms import signup_form_class
+from .messages import client_messages
+from .models import FieldOverride, FieldTranslation, Portal, SignupAttempt, ValidationDataField
+from .views import policy_rules
 
 
 class FieldOverrideInline(admin.TabularInline):
     model = FieldOverride
     extra = 0
     fields = ("attribute", "label", "help_text", "placeholder", "order", "hidden", "choices")
+
+
+class FieldTranslationInline(admin.TabularInline):
+    model = FieldTranslation
+    extra = 0
+    fields = ("attribute", "language", "label", "help_text", "placeholder")
 
 
 class ValidationDataFieldInline(admin.TabularInline):
@@ -30,18 +43,73 @@ class PortalAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "user_pool_id", "client_id", "is_open", "synced_at", "form_link")
     list_filter = ("is_open", "region")
     search_fields = ("slug", "name", "user_pool_id", "client_id")
-    readonly_fields = ("synced_at", "snapshot_summary", "form_link")
-    inlines = [FieldOverrideInline, ValidationDataFieldInline]
+    readonly_fields = ("synced_at", "snapshot_summary", "form_link", "preview_link")
+    inlines = [FieldOverrideInline, FieldTranslationInline, ValidationDataFieldInline]
     actions = ["sync_from_cognito"]
     fieldsets = (
-        (None, {"fields": ("slug", "name", "is_open", "form_link")}),
+        (None, {"fields": ("slug", "name", "is_open", "form_link", "preview_link")}),
         (_("Cognito"), {"fields": ("region", "user_pool_id", "client_id", "endpoint_url", "client_secret_env")}),
         (
             _("Behaviour"),
             {"fields": ("success_url", "client_metadata", "client_metadata_params", "advanced_security")},
         ),
+        (
+            _("Branding"),
+            {
+                "fields": (
+                    "heading",
+                    "intro",
+                    "footer_text",
+                    "logo_url",
+                    "brand_colour",
+                    "brand_text_colour",
+                    "background_colour",
+                    "text_colour",
+                )
+            },
+        ),
+        (_("Consent"), {"fields": ("require_consent", "consent_version", "terms_url", "privacy_url")}),
         (_("Snapshot of the pool"), {"fields": ("synced_at", "snapshot_summary")}),
     )
+
+    def get_urls(self) -> list[Any]:
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [path("<int:pk>/preview/", preview, name="signup_portal_preview"), *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The form as visitors would see it, built from the stored snapshot; submitting is disabled."""
+        portal = get_object_or_404(Portal, pk=pk)
+        if not self.has_view_permission(request, portal):
+            raise PermissionDenied
+        if not portal.is_synced:
+            return render(request, "signup/unavailable.html", {"portal": portal, "reason": "not_synced"})
+        spec = services.portal_form_spec(portal)
+        form = signup_form_class(spec)()
+        return render(
+            request,
+            "signup/form.html",
+            {
+                "portal": portal,
+                "form": form,
+                "policy_rules": policy_rules(spec, form),
+                "consent": spec.consent,
+                "client_messages": client_messages(spec),
+                "confirm_url": "#",
+                "preview": True,
+            },
+        )
+
+    @admin.display(description=_("preview"))
+    def preview_link(self, portal: Portal) -> str:
+        if not portal.pk:
+            return "—"
+        url = reverse("admin:signup_portal_preview", args=[portal.pk])
+        links = format_html_join(
+            " · ",
+            '<a href="{}?lang={}" target="_blank" rel="noopener">{}</a>',
+            ((url, c, n) for c, n in settings.LANGUAGES),
+        )
+        return format_html("{} ({})", _("Preview the form"), links)
 
     @admin.display(description=_("form"))
     def form_link(self, portal: Portal) -> str:

@@ -19,6 +19,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils import timezone
+from django.utils.formats import get_format, number_format
+from django.utils.functional import lazy
+from django.utils.text import format_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from .messages import message
@@ -55,6 +59,17 @@ def normalise_phone(value: str) -> str | None:
         return None
     formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return formatted if E164.match(formatted) else None
+
+
+COUNTRY_BY_LANGUAGE = {"en": "US", "es": "ES", "de": "DE"}
+
+
+def phone_hint() -> str:
+    """An example of the expected form, with the country code of the reader's language."""
+    region = COUNTRY_BY_LANGUAGE.get((get_language() or "en")[:2], "US")
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    formatted = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164) if example else "+14155552671"
+    return str(_("Start with + and your country code, e.g. %(example)s.") % {"example": formatted})
 
 
 def fail(code: str) -> ValidationError:
@@ -94,7 +109,12 @@ class LocaleField(TextValueField):
 
 
 class BirthdateField(forms.DateField):
-    input_formats = ["%Y-%m-%d"]
+    """ISO dates (what a date picker sends), and the reader's own way of writing a date."""
+
+    def to_python(self, value: Any) -> date | None:
+        # The instance's own copy: form fields are deep-copied per form, and the language is per request.
+        self.input_formats = ["%Y-%m-%d", *get_format("DATE_INPUT_FORMATS")]
+        return super().to_python(value)
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -142,11 +162,26 @@ class CognitoNumberField(forms.CharField):
         return attrs
 
 
+def _range_hint(spec: FieldSpec) -> Any:
+    """ "Between 1 and 100,000." in the reader's language and number format, decided at render time."""
+    localised = lazy(lambda value: number_format(Decimal(value), force_grouping=True), str)
+    if spec.min_value is not None and spec.max_value is not None:
+        return format_lazy(
+            _("Between {low} and {high}."), low=localised(spec.min_value), high=localised(spec.max_value)
+        )
+    if spec.min_value is not None:
+        return format_lazy(_("At least {low}."), low=localised(spec.min_value))
+    if spec.max_value is not None:
+        return format_lazy(_("At most {high}."), high=localised(spec.max_value))
+    return ""
+
+
 def _common(spec: FieldSpec) -> dict[str, Any]:
+    help_text = spec.help or (_range_hint(spec) if spec.type == "number" else "")
     return {
         "required": spec.required,
         "label": spec.label,
-        "help_text": spec.help,
+        "help_text": help_text,
         "error_messages": {"required": message("required")},
     }
 
@@ -307,6 +342,12 @@ class SignupForm(forms.Form):
 def signup_form_class(spec: FormSpec) -> type[SignupForm]:
     """One form class per distinct spec: built once, reused by every page view."""
     fields = {f.name: build_field(f) for f in spec.fields}
+    if spec.consent is not None:
+        fields["consent"] = forms.BooleanField(
+            required=True,
+            label=_("I accept the terms and the privacy notice."),
+            error_messages={"required": message("consent_required")},
+        )
     return type("GeneratedSignupForm", (SignupForm,), {**fields, "spec": spec})
 
 

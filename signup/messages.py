@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,7 @@ MESSAGES = {
     "invalid_choice": _("Choose one of the offered values."),
     "value_too_long_bytes": _("This value is too long."),
     "control_characters": _("Remove the invisible control characters from this value."),
+    "consent_required": _("Please accept the terms and the privacy notice to continue."),
     "password_edge_space": _("The password cannot start or end with a space."),
     "password_too_long": _("Use at most 256 characters."),
     "password_too_short": _("The password is too short."),
@@ -61,6 +63,13 @@ MESSAGES = {
     "alias_exists": _("This email address or phone number already belongs to another account."),
     "resend_not_possible": _("This account cannot receive confirmation codes."),
     "code_resent": _("We sent you a new code."),
+    "resend_limit": _(
+        "You have asked for several codes in a short time. For your security you can ask for up to five "
+        "codes an hour; please try again later."
+    ),
+    "resend_limit_until": _(
+        "You can ask for up to five codes an hour, and you have used them. You can ask again after %(time)s."
+    ),
     "confirm_link_invalid": _("This link has expired. Enter your username to continue."),
 }
 
@@ -121,7 +130,7 @@ CONFIRM_ERRORS: dict[str, ErrorMapping] = {
 }
 
 RESEND_ERRORS: dict[str, ErrorMapping] = {
-    "LimitExceededException": ErrorMapping("rejected", "too_many_attempts"),
+    "LimitExceededException": ErrorMapping("rejected", "resend_limit"),
     "UserNotFoundException": ErrorMapping("rejected", "user_not_found", "username"),
     "InvalidParameterException": ErrorMapping("rejected", "resend_not_possible"),
     "CodeDeliveryFailureException": ErrorMapping("failed", "try_again"),
@@ -176,3 +185,28 @@ def signup_error(code: str, cognito_message: str, username_attributes: tuple[str
     if value_at and value_at.group(1) in ("username", "password"):
         return ErrorMapping("rejected", "attribute_rejected", value_at.group(1))
     return mapping
+
+
+def client_messages(spec: Any) -> dict[str, Any]:
+    """The messages the browser shows before submitting: the same catalogue, in the page's language."""
+    from .forms import phone_hint
+
+    return {
+        "required": message("required"),
+        "invalid_email": message("invalid_email"),
+        "invalid_phone": message("invalid_phone"),
+        "phone_hint": phone_hint(),
+        "invalid_number": message("invalid_number"),
+        "invalid_date": message("invalid_date"),
+        "invalid_url": message("invalid_url"),
+        "too_short": str(_("Use at least %(n)s characters.")),
+        "too_long": str(_("Use at most %(n)s characters.")),
+        "too_small": str(_("Enter %(n)s or more.")),
+        "too_large": str(_("Enter %(n)s or less.")),
+        "busy": str(_("Creating your account…")),
+        "show_password": str(_("Show password")),
+        "hide_password": str(_("Hide password")),
+        "rule_met": str(_("(done)")),
+        "rule_unmet": str(_("(missing)")),
+        "policy": spec.password_policy.as_json(),
+    }

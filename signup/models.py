@@ -2,11 +2,13 @@
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("An environment variable name, e.g. DEMO_CLIENT_SECRET."))
 VALIDATION_DATA_NAME = RegexValidator(r"^[A-Za-z0-9_.:-]{1,32}$", _("1 to 32 letters, digits, _ . : or -."))
 
@@ -45,9 +47,28 @@ class Portal(models.Model):
     advanced_security = models.BooleanField(
         default=False, help_text=_("Load Cognito's threat-protection script and send its EncodedData.")
     )
+    # Branding: rendered through /signup/<slug>/theme.css as CSS custom properties.
+    heading = models.CharField(max_length=200, blank=True, help_text=_("Replaces “Create your … account”."))
+    intro = models.TextField(blank=True, help_text=_("A short paragraph under the heading."))
+    footer_text = models.TextField(blank=True)
+    logo_url = models.URLField(blank=True, help_text=_("An https:// image; shown above the heading."))
+    brand_colour = models.CharField(max_length=7, default="#1f5fbf", validators=[HEX_COLOUR])
+    brand_text_colour = models.CharField(
+        max_length=7, default="#ffffff", validators=[HEX_COLOUR], help_text=_("Text on the brand colour (buttons).")
+    )
+    background_colour = models.CharField(max_length=7, default="#f3f5f8", validators=[HEX_COLOUR])
+    text_colour = models.CharField(max_length=7, default="#1b1f24", validators=[HEX_COLOUR])
+    # Consent: when required, the form asks for it and the attempt records what was accepted.
+    require_consent = models.BooleanField(default=False)
+    terms_url = models.URLField(blank=True)
+    privacy_url = models.URLField(blank=True)
+    consent_version = models.CharField(
+        max_length=64, blank=True, help_text=_("Recorded on each attempt, e.g. 2026-11 or v3.")
+    )
     snapshot = models.JSONField(default=dict, blank=True, editable=False)
     synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["slug"]
@@ -64,11 +85,36 @@ class Portal(models.Model):
             isinstance(p, str) and p for p in self.client_metadata_params
         ):
             raise ValidationError({"client_metadata_params": _("A JSON list of parameter names.")})
+        self._clean_branding()
+        if self.require_consent and not (self.consent_version and (self.terms_url or self.privacy_url)):
+            raise ValidationError({"consent_version": _("Consent needs a version and a terms or privacy link.")})
         if self.success_url:
             from .redirects import is_allowed_redirect
 
             if not is_allowed_redirect(self.success_url):
                 raise ValidationError({"success_url": _("This host is not in SIGNUP_REDIRECT_ALLOWED_HOSTS.")})
+
+    def _clean_branding(self) -> None:
+        from .branding import MINIMUM_CONTRAST, contrast_ratio
+
+        # WCAG 2.1 AA asks 4.5:1 for body text: refuse a palette that would fail it.
+        # Text sits on the white card and, in the footer, on the page background.
+        pairs = [
+            ("brand_text_colour", self.brand_text_colour, self.brand_colour),
+            ("brand_colour", self.brand_colour, "#ffffff"),  # links on the white card
+            ("text_colour", self.text_colour, "#ffffff"),
+            ("text_colour", self.text_colour, self.background_colour),
+        ]
+        errors = {}
+        for field_name, foreground, background in pairs:
+            try:
+                ratio = contrast_ratio(foreground, background)
+            except ValueError:
+                continue  # the field validator reports the malformed colour
+            if ratio < MINIMUM_CONTRAST:
+                errors[field_name] = _("Contrast %(ratio).1f:1 is below 4.5:1 (WCAG AA).") % {"ratio": ratio}
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_synced(self) -> bool:
@@ -97,6 +143,27 @@ class FieldOverride(models.Model):
 
     def choice_list(self) -> list[str]:
         return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+
+class FieldTranslation(models.Model):
+    """A field's label, help text and placeholder in one language; the override's text stays the default."""
+
+    portal = models.ForeignKey(Portal, on_delete=models.CASCADE, related_name="field_translations")
+    attribute = models.CharField(
+        max_length=64, help_text=_("Cognito attribute name, 'username', 'password' or vd_<validation field>.")
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    label = models.CharField(max_length=200, blank=True)
+    help_text = models.CharField(max_length=500, blank=True)
+    placeholder = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["portal", "attribute", "language"], name="one_translation_per_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attribute} ({self.language})"
 
 
 class ValidationDataField(models.Model):
@@ -160,6 +227,13 @@ class SignupAttempt(models.Model):
     user_sub = models.CharField(max_length=128, blank=True, db_index=True)
     user_confirmed = models.BooleanField(null=True, blank=True)
     code_delivery = models.JSONField(default=dict, blank=True)
+
+    consent_version = models.CharField(max_length=64, blank=True)
+    consent_accepted_at = models.DateTimeField(null=True, blank=True)
+    consent_source = models.CharField(
+        max_length=512, blank=True, help_text=_("The page, or the embedding site, where consent was given.")
+    )
+    language = models.CharField(max_length=8, blank=True)
 
     confirmed_at = models.DateTimeField(null=True, blank=True)
     resend_count = models.PositiveIntegerField(default=0)

@@ -220,6 +220,23 @@ class ValidationDataSpec:
 
 
 @dataclass(frozen=True)
+class ConsentSpec:
+    """Terms and privacy acceptance a portal requires; never sent to Cognito."""
+
+    version: str
+    terms_url: str = ""
+    privacy_url: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "required": True,
+            "version": self.version,
+            "terms_url": self.terms_url,
+            "privacy_url": self.privacy_url,
+        }
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     name: str
     kind: FieldKind
@@ -271,6 +288,7 @@ class FormSpec:
     username_copies: tuple[str, ...] = field(default=())
     # Of those, the ones the pool requires: with both email and phone as username, the one not typed.
     required_copies: tuple[str, ...] = field(default=())
+    consent: ConsentSpec | None = None
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
@@ -427,6 +445,7 @@ def form_spec(
     snapshot: dict[str, Any],
     overrides: tuple[Override, ...] = (),
     validation_fields: tuple[ValidationDataSpec, ...] = (),
+    consent: ConsentSpec | None = None,
 ) -> FormSpec:
     """Which fields the sign-up form has, in order, with every constraint the pool enforces (§3.4)."""
     mode = username_mode(snapshot)
@@ -461,7 +480,11 @@ def form_spec(
         adjusted = _apply_override(spec, by_attribute.get(key), default_order)
         if adjusted is not None:
             fields.append(adjusted)
-    fields.extend(_validation_field(v) for v in validation_fields)
+    for validation in validation_fields:
+        spec = _validation_field(validation)
+        adjusted = _apply_override(spec, by_attribute.get(spec.name), spec.order)
+        if adjusted is not None:
+            fields.append(adjusted)
     fields.sort(key=lambda f: f.order)
     return FormSpec(
         fields=tuple(fields),
@@ -471,4 +494,5 @@ def form_spec(
         case_sensitive=snapshot.get("case_sensitive", True),
         username_copies=copies,
         required_copies=tuple(a["name"] for a in snapshot["attributes"] if a["name"] in copies and a["required"]),
+        consent=consent,
     )

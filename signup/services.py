@@ -6,22 +6,28 @@ after the attempt row is committed as `pending`, so a crash mid-call leaves a vi
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import re
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import get_language
 
 from . import cognito
 from .forms import SignupForm
-from .messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, signup_error
+from .messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, message, signup_error
 from .models import Portal, SignupAttempt
-from .schema import FormSpec, Override, ValidationDataSpec, form_spec, snapshot_from_descriptions
+from .schema import ConsentSpec, FormSpec, Override, ValidationDataSpec, form_spec, snapshot_from_descriptions
 
 log = logging.getLogger("signup")
 Status = SignupAttempt.Status
@@ -60,10 +66,11 @@ _spec_cache: dict[tuple[Any, ...], FormSpec] = {}
 _spec_lock = threading.Lock()
 
 
-def portal_form_spec(portal: Portal) -> FormSpec:
-    """The portal's form, from its stored snapshot and the operator's overrides; no AWS call."""
-    overrides = tuple(
-        Override(
+def _overrides(portal: Portal, language: str) -> tuple[Override, ...]:
+    """The operator's overrides, with the texts of `language` where a translation gives them."""
+    translations = {t.attribute: t for t in portal.field_translations.all() if t.language == language}
+    overrides = {
+        o.attribute: Override(
             attribute=o.attribute,
             label=o.label,
             help_text=o.help_text,
@@ -73,7 +80,22 @@ def portal_form_spec(portal: Portal) -> FormSpec:
             choices=tuple(o.choice_list()),
         )
         for o in portal.field_overrides.all()
-    )
+    }
+    for attribute, translation in translations.items():
+        base = overrides.get(attribute, Override(attribute=attribute))
+        overrides[attribute] = replace(
+            base,
+            label=translation.label or base.label,
+            help_text=translation.help_text or base.help_text,
+            placeholder=translation.placeholder or base.placeholder,
+        )
+    return tuple(sorted(overrides.values(), key=lambda o: o.attribute))
+
+
+def portal_form_spec(portal: Portal, language: str = "") -> FormSpec:
+    """The portal's form in `language`, from its stored snapshot and the operator's overrides; no AWS call."""
+    language = language or get_language() or settings.LANGUAGE_CODE
+    overrides = _overrides(portal, language)
     validation = tuple(
         ValidationDataSpec(
             name=v.name,
@@ -86,10 +108,13 @@ def portal_form_spec(portal: Portal) -> FormSpec:
         )
         for v in portal.validation_fields.all()
     )
-    key = (portal.pk, portal.synced_at, overrides, validation)
+    consent = (
+        ConsentSpec(portal.consent_version, portal.terms_url, portal.privacy_url) if portal.require_consent else None
+    )
+    key = (portal.pk, portal.synced_at, portal.updated_at, language, overrides, validation, consent)
     spec = _spec_cache.get(key)
     if spec is None:
-        spec = form_spec(portal.snapshot, overrides, validation)
+        spec = form_spec(portal.snapshot, overrides, validation, consent)
         with _spec_lock:
             if len(_spec_cache) > 512:
                 _spec_cache.clear()
@@ -119,6 +144,8 @@ class RequestContext:
     client_metadata: dict[str, str] = field(default_factory=dict)
     analytics_endpoint_id: str = ""
     encoded_data: str = ""
+    page: str = ""  # where the form was: our page URL, or the embedding site's origin
+    language: str = ""
 
 
 def client_ip(meta: dict[str, Any]) -> str | None:
@@ -182,13 +209,18 @@ class SubmitOutcome:
     next_step: str = ""
 
 
-def _new_attempt(portal: Portal, context: RequestContext, **values: Any) -> SignupAttempt:
+def _new_attempt(portal: Portal, context: RequestContext, form: SignupForm, **values: Any) -> SignupAttempt:
+    consented = form.spec.consent is not None and bool(form.cleaned_data.get("consent"))
     return SignupAttempt.objects.create(
         portal=portal,
         channel=context.channel,
         client_ip=context.client_ip,
         user_agent=storable(context.user_agent, 512),
         client_metadata=context.client_metadata,
+        language=context.language[:8],
+        consent_version=form.spec.consent.version if consented and form.spec.consent else "",
+        consent_accepted_at=timezone.now() if consented else None,
+        consent_source=storable(context.page, 512) if consented else "",
         **values,
     )
 
@@ -207,6 +239,7 @@ def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: Request
     attempt = _new_attempt(
         portal,
         context,
+        form,
         username=storable(form.data.get("username", ""), 256),
         attributes={name: storable(value, 2048) for name, value in form.submitted_attributes().items()},
         validation_data_names=[
@@ -248,6 +281,7 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
     attempt = _new_attempt(
         portal,
         context,
+        form,
         username=call.username,
         attributes=dict(call.attributes),
         validation_data_names=[name for name, _ in call.validation_data],
@@ -322,6 +356,7 @@ class StepOutcome:
     field: str | None = None
     already_confirmed: bool = False
     code_delivery: cognito.CodeDelivery | None = None
+    explanation: str = ""  # a message with details (e.g. when to try again), instead of message_code's
 
 
 def same_username(portal: Portal, a: str, b: str) -> bool:
@@ -397,10 +432,44 @@ def _mark_confirmed(attempt: SignupAttempt | None) -> None:
         SignupAttempt.objects.filter(pk=attempt.pk).update(confirmed_at=timezone.now(), user_confirmed=True)
 
 
+RESENDS_PER_HOUR = 5  # Cognito's quota per user (reference §7); asking a sixth time only burns a call
+
+
+def _resend_key(portal: Portal, username: str) -> str:
+    name = username if portal.snapshot.get("case_sensitive", True) else username.casefold()
+    digest = hashlib.sha256(f"{portal.pk}:{name}".encode()).hexdigest()
+    return f"signup:resends:{digest}"
+
+
+def resend_wait(portal: Portal, username: str) -> datetime | None:
+    """When the next code may be asked for, if this username used up its hourly resends here."""
+    sent = [t for t in cache.get(_resend_key(portal, username), []) if t > time.time() - 3600]
+    if len(sent) < RESENDS_PER_HOUR:
+        return None
+    return datetime.fromtimestamp(min(sent) + 3600, tz=UTC)
+
+
+def _note_resend(portal: Portal, username: str) -> None:
+    key = _resend_key(portal, username)
+    recent = [t for t in cache.get(key, []) if t > time.time() - 3600]
+    cache.set(key, [*recent, time.time()], 3600)
+
+
+def _limit_explanation(when: datetime | None) -> str:
+    if when is None:
+        return message("resend_limit")
+    local = timezone.localtime(when)
+    return message("resend_limit_until") % {"time": date_format(local, "TIME_FORMAT")}
+
+
 def signup_resend(
     *, portal: Portal, username: str, context: RequestContext, attempt: SignupAttempt | None = None
 ) -> StepOutcome:
     attempt = attempt or latest_attempt_for(portal, username)
+    wait = resend_wait(portal, username)
+    if wait is not None:
+        return StepOutcome(False, "resend_limit", explanation=_limit_explanation(wait))
+    _note_resend(portal, username)
     try:
         result = cognito.resend_confirmation_code(
             portal_target(portal),
@@ -422,6 +491,8 @@ def signup_resend(
         if isinstance(error, cognito.CognitoError) and "already confirmed" in error.message:
             _mark_confirmed(attempt)
             return StepOutcome(True, "already_confirmed", already_confirmed=True)
+        if isinstance(error, cognito.CognitoError) and error.code == "LimitExceededException":
+            return StepOutcome(False, "resend_limit", explanation=_limit_explanation(None))
         return _map_step_error(error, RESEND_ERRORS)
     if attempt is not None:
         SignupAttempt.objects.filter(pk=attempt.pk).update(

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<slug:slug>/confirm/", views.confirm, name="confirm"),
     path("<slug:slug>/done/", views.done, name="done"),
     path("<slug:slug>/schema.json", views.schema_json, name="schema"),
+    path("<slug:slug>/theme.css", views.theme, name="theme"),
 ]

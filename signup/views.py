@@ -11,13 +11,17 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.http import http_date
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import services
-from .forms import ConfirmForm, signup_form_class
-from .messages import message
+from .branding import theme_css
+from .forms import ConfirmForm, SignupForm, signup_form_class
+from .messages import client_messages, message
 from .models import Portal, SignupAttempt
 from .redirects import is_allowed_redirect
+from .schema import FormSpec
 
 CONFIRM_SALT = "signup.confirm"
 
@@ -34,6 +38,8 @@ def request_context(request: HttpRequest, portal: Portal) -> services.RequestCon
         client_metadata=services.client_metadata_for(portal, request.GET),
         analytics_endpoint_id=services.analytics_endpoint_id(request.GET),
         encoded_data=services.encoded_data(portal, request.POST),
+        page=request.build_absolute_uri(),
+        language=get_language() or "",
     )
 
 
@@ -59,13 +65,33 @@ def read_confirm_token(portal: Portal, token: str) -> tuple[SignupAttempt | None
     return attempt, str(data.get("u", ""))
 
 
-def _step_url(name: str, portal: Portal, attempt: SignupAttempt | None = None) -> str:
+def carried_query(request: HttpRequest, portal: Portal) -> dict[str, str]:
+    """The query parameters that follow the visitor from step to step: language and ClientMetadata."""
+    names = ["lang", "analytics_endpoint_id", *portal.client_metadata_params]
+    return {n: v for n in names if isinstance(v := request.GET.get(n), str) and v}
+
+
+def step_url(request: HttpRequest, name: str, portal: Portal, attempt: SignupAttempt | None = None) -> str:
+    query = carried_query(request, portal)
+    if attempt is not None:
+        query["t"] = confirm_token(portal, attempt)
     url = reverse(name, kwargs={"slug": portal.slug})
-    return f"{url}?{urlencode({'t': confirm_token(portal, attempt)})}" if attempt else url
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def _unavailable(request: HttpRequest, portal: Portal, reason: str) -> HttpResponse:
     return render(request, "signup/unavailable.html", {"portal": portal, "reason": reason}, status=200)
+
+
+def policy_rules(spec: FormSpec, form: SignupForm) -> list[dict[str, Any]]:
+    """The password checklist; after a refused password each rule says whether it was met."""
+    failed: set[str] | None = None
+    if form.is_bound and "password" in form.errors:
+        failed = {e.code or "" for e in form.errors.as_data()["password"]}
+    return [
+        {"code": code, "text": text, "state": "" if failed is None else ("unmet" if code in failed else "met")}
+        for code, text in spec.password_policy.rules()
+    ]
 
 
 @require_http_methods(["GET", "POST"])
@@ -86,9 +112,9 @@ def signup_form(request: HttpRequest, slug: str) -> HttpResponse:
             outcome = services.signup_submit(portal=portal, form=form, context=context)
             attempt = outcome.attempt
             if outcome.next_step == "confirm":
-                return HttpResponseRedirect(_step_url("signup:confirm", portal, attempt))
+                return HttpResponseRedirect(step_url(request, "signup:confirm", portal, attempt))
             if outcome.next_step == "done":
-                return _finish(portal, attempt)
+                return _finish(request, portal, attempt)
             for name, code in outcome.field_errors.items():
                 form.add_error(name, message(code))
             general_error = message(outcome.general_error) if outcome.general_error else ""
@@ -100,11 +126,14 @@ def signup_form(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "portal": portal,
             "form": form,
-            "policy_rules": [text for _, text in spec.password_policy.rules()],
-            "password_optional": spec.password_policy.optional,
+            "policy_rules": policy_rules(spec, form),
+            "policy": spec.password_policy.as_json(),
+            "consent": spec.consent,
             "general_error": general_error,
             "attempt": attempt,
             "advanced_security_script": _advanced_security_script(portal),
+            "confirm_url": step_url(request, "signup:confirm", portal),
+            "client_messages": client_messages(spec),
         },
     )
 
@@ -117,10 +146,10 @@ def _advanced_security_script(portal: Portal) -> str:
     )
 
 
-def _finish(portal: Portal, attempt: SignupAttempt | None) -> HttpResponse:
+def _finish(request: HttpRequest, portal: Portal, attempt: SignupAttempt | None) -> HttpResponse:
     if portal.success_url and is_allowed_redirect(portal.success_url):
         return HttpResponseRedirect(portal.success_url)
-    return HttpResponseRedirect(_step_url("signup:done", portal, attempt))
+    return HttpResponseRedirect(step_url(request, "signup:done", portal, attempt))
 
 
 @require_http_methods(["GET", "POST"])
@@ -142,6 +171,7 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
         if attempt is not None and not services.same_username(portal, attempt.username, username):
             attempt = None
         context = request_context(request, portal)
+        outcome: services.StepOutcome | None = None
         if "resend" in request.POST:
             outcome = services.signup_resend(portal=portal, username=username, context=context, attempt=attempt)
             if outcome.ok and not outcome.already_confirmed:
@@ -149,20 +179,20 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
                 notice = message("code_resent")
         elif not form.cleaned_data["code"]:
             form.add_error("code", message("required"))
-            outcome = None
         else:
             outcome = services.signup_confirm(
                 portal=portal, username=username, code=form.cleaned_data["code"], context=context, attempt=attempt
             )
             if outcome.ok:
-                return _finish(portal, attempt)
+                return _finish(request, portal, attempt)
         if outcome is not None and outcome.already_confirmed:
-            return _finish(portal, attempt)
+            return _finish(request, portal, attempt)
         if outcome is not None and not outcome.ok:
+            text = outcome.explanation or message(outcome.message_code)
             if outcome.field and outcome.field in form.fields:
-                form.add_error(outcome.field, message(outcome.message_code))
+                form.add_error(outcome.field, text)
             else:
-                error = message(outcome.message_code)
+                error = text
     return render(
         request,
         "signup/confirm.html",
@@ -185,6 +215,21 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+def theme(request: HttpRequest, slug: str) -> HttpResponse:
+    portal = _portal(slug)
+    css = theme_css(
+        brand=portal.brand_colour,
+        brand_text=portal.brand_text_colour,
+        background=portal.background_colour,
+        text=portal.text_colour,
+    )
+    response = HttpResponse(css, content_type="text/css; charset=utf-8")
+    response["Last-Modified"] = http_date(portal.updated_at.timestamp())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
 def schema_json(request: HttpRequest, slug: str) -> HttpResponse:
     portal = _portal(slug)
     reason = services.portal_unavailable_reason(portal)
@@ -195,9 +240,11 @@ def schema_json(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "portal": portal.slug,
             "available": True,
+            "language": get_language(),
             "username_mode": spec.username_mode,
             "fields": [f.as_json() for f in spec.fields],
             "password_policy": spec.password_policy.as_json(),
+            "consent": spec.consent.as_json() if spec.consent else None,
         },
         json_dumps_params={"ensure_ascii": False},
     )

@@ -1,6 +1,7 @@
 """Field specs -> Django forms: everything Cognito would reject is refused first, on the right field."""
 
 import pytest
+from django.utils import translation
 
 from signup.forms import signup_form_class
 from signup.schema import ValidationDataSpec, form_spec
@@ -73,7 +74,7 @@ def test_required_attributes_are_required():
         ("email", "not-an-email", "invalid"),
         ("phone_number", "4155552671", "invalid_phone"),
         ("phone_number", "+1 555", "invalid_phone"),
-        ("birthdate", "03/02/1990", "invalid"),
+        ("birthdate", "31/31/1990", "invalid"),
         ("birthdate", "2999-01-01", "date_in_future"),
         ("website", "not a url", "invalid"),
         ("locale", "english please", "invalid_locale"),
@@ -168,3 +169,18 @@ def test_validation_data_is_collected_separately_from_attributes():
 def test_form_classes_are_built_once_per_spec():
     spec = form_spec(snapshot())
     assert signup_form_class(spec) is signup_form_class(form_spec(snapshot()))
+
+
+def test_a_date_may_be_typed_the_readers_way_and_goes_to_cognito_as_iso():
+    with translation.override("de"):
+        form = make_form({**GOOD, "birthdate": "04.05.1990"})
+        assert form.is_valid(), form.errors
+    assert ("birthdate", "1990-05-04") in form.attributes()
+
+
+def test_number_ranges_are_explained_in_the_readers_number_format():
+    form = make_form(GOOD)
+    with translation.override("en"):
+        assert str(form["custom_employees"].help_text) == "Between 1 and 100,000."
+    with translation.override("de"):
+        assert "100.000" in str(form["custom_employees"].help_text)
