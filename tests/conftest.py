@@ -23,6 +23,15 @@ def plain_static_files(settings):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fresh_clients():
     cognito.forget_clients()
     yield

@@ -127,6 +127,11 @@
       form.parentNode.insertBefore(summary, form);
     }
     summary.textContent = "";
+    var title = document.createElement("h2");
+    title.id = "error-summary-title";
+    title.textContent = messages.summary_title;
+    summary.appendChild(title);
+    summary.setAttribute("aria-labelledby", title.id);
     var list = document.createElement("ul");
     invalid.forEach(function (input) {
       var label = form.querySelector("label[for='" + input.id + "']");
@@ -174,8 +179,9 @@
   form.addEventListener("submit", function (event) {
     if (form.dataset.submitting) { event.preventDefault(); return; }
     var invalid = inputs().filter(function (input) { return !check(input); });
-    if (password && password.required && passwordFailures(password.value).length) {
+    if (password && password.value && passwordFailures(password.value).length) {
       updateChecklist(password);
+      show(password, messages.password_rejected);
       if (invalid.indexOf(password) === -1) invalid.push(password);
     }
     if (invalid.length) { event.preventDefault(); summarise(invalid); return; }
