@@ -15,9 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from . import cognito, services
 from .forms import signup_form_class
-from .messages import client_messages
 from .models import FieldOverride, FieldTranslation, Portal, SignupAttempt, ValidationDataField
-from .views import policy_rules
+from .views import render_form_page
 
 
 class FieldOverrideInline(admin.TabularInline):
@@ -84,20 +83,7 @@ class PortalAdmin(admin.ModelAdmin):
         if not portal.is_synced:
             return render(request, "signup/unavailable.html", {"portal": portal, "reason": "not_synced"})
         spec = services.portal_form_spec(portal)
-        form = signup_form_class(spec)()
-        return render(
-            request,
-            "signup/form.html",
-            {
-                "portal": portal,
-                "form": form,
-                "policy_rules": policy_rules(spec, form),
-                "consent": spec.consent,
-                "client_messages": client_messages(spec),
-                "confirm_url": "#",
-                "preview": True,
-            },
-        )
+        return render_form_page(request, portal, spec, signup_form_class(spec)(), preview=True)
 
     @admin.display(description=_("preview"))
     def preview_link(self, portal: Portal) -> str:

@@ -120,22 +120,24 @@ def signup_form(request: HttpRequest, slug: str) -> HttpResponse:
             general_error = message(outcome.general_error) if outcome.general_error else ""
     else:
         form = form_class()
-    return render(
-        request,
-        "signup/form.html",
-        {
-            "portal": portal,
-            "form": form,
-            "policy_rules": policy_rules(spec, form),
-            "policy": spec.password_policy.as_json(),
-            "consent": spec.consent,
-            "general_error": general_error,
-            "attempt": attempt,
-            "advanced_security_script": _advanced_security_script(portal),
-            "confirm_url": step_url(request, "signup:confirm", portal),
-            "client_messages": client_messages(spec),
-        },
-    )
+    return render_form_page(request, portal, spec, form, general_error=general_error, attempt=attempt)
+
+
+def render_form_page(
+    request: HttpRequest, portal: Portal, spec: FormSpec, form: SignupForm, **extra: Any
+) -> HttpResponse:
+    """The sign-up page; the admin's preview renders the same page with preview=True."""
+    context = {
+        "portal": portal,
+        "form": form,
+        "policy_rules": policy_rules(spec, form),
+        "consent": spec.consent,
+        "advanced_security_script": _advanced_security_script(portal),
+        "confirm_url": step_url(request, "signup:confirm", portal),
+        "client_messages": client_messages(spec),
+        **extra,
+    }
+    return render(request, "signup/form.html", context)
 
 
 def _advanced_security_script(portal: Portal) -> str:
