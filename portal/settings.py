@@ -31,6 +31,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "signup.middleware.FramingPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -133,5 +134,9 @@ COGNITO_READ_TIMEOUT = env.float("COGNITO_READ_TIMEOUT", default=10.0)
 SIGNUP_TRUSTED_PROXY_COUNT = env.int("SIGNUP_TRUSTED_PROXY_COUNT", default=0)
 # Hosts a portal's success redirect may point at (exact host names; "*.example.com" for subdomains).
 SIGNUP_REDIRECT_ALLOWED_HOSTS = env.list("SIGNUP_REDIRECT_ALLOWED_HOSTS", default=[])
+# How long an embedded form's single-use token stays valid (seconds).
+SIGNUP_EMBED_TOKEN_MAX_AGE = env.int("SIGNUP_EMBED_TOKEN_MAX_AGE", default=3600)
+# This portal's public origin (https://signup.example.com); empty: taken from each request's Host.
+SIGNUP_PUBLIC_ORIGIN = env.str("SIGNUP_PUBLIC_ORIGIN", default="")
 # How long a confirm-step link stays valid (seconds); Cognito's codes last 24 h.
 SIGNUP_CONFIRM_TOKEN_MAX_AGE = env.int("SIGNUP_CONFIRM_TOKEN_MAX_AGE", default=24 * 3600)

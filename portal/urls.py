@@ -5,5 +5,6 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("signup/", include("signup.urls")),
+    path("embed/", include("signup.embed_urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

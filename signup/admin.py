@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from . import cognito, services
+from . import cognito, embedding, services
 from .forms import signup_form_class
 from .models import FieldOverride, FieldTranslation, Portal, SignupAttempt, ValidationDataField
 from .views import render_form_page
@@ -68,12 +68,44 @@ class PortalAdmin(admin.ModelAdmin):
             },
         ),
         (_("Consent"), {"fields": ("require_consent", "consent_version", "terms_url", "privacy_url")}),
+        (_("Embedding"), {"fields": ("embed_origins",)}),
         (_("Snapshot of the pool"), {"fields": ("synced_at", "snapshot_summary")}),
     )
 
+    change_form_template = "admin/signup/portal/change_form.html"
+
     def get_urls(self) -> list[Any]:
         preview = self.admin_site.admin_view(self.preview_view)
-        return [path("<int:pk>/preview/", preview, name="signup_portal_preview"), *super().get_urls()]
+        embed_preview = self.admin_site.admin_view(self.embed_preview_view)
+        return [
+            path("<int:pk>/preview/", preview, name="signup_portal_preview"),
+            path("<int:pk>/embed-preview/", embed_preview, name="signup_portal_embed_preview"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        portal = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if portal is not None:
+            extra["embed_snippet"] = embedding.snippet(request, portal.slug)
+            extra["embed_preview_url"] = reverse("admin:signup_portal_embed_preview", args=[portal.pk])
+        return super().change_view(request, object_id, form_url, extra)
+
+    def embed_preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """A page of our own that hosts the customer snippet, to see the frame and its events live."""
+        portal = get_object_or_404(Portal, pk=pk)
+        if not self.has_view_permission(request, portal):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Embedded form: %(name)s") % {"name": portal.name},
+            "portal": portal,
+            "opts": self.model._meta,
+            "embed_snippet": embedding.snippet(request, portal.slug),
+        }
+        return render(request, "admin/signup/portal/embed_preview.html", context)
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The form as visitors would see it, built from the stored snapshot; submitting is disabled."""
@@ -154,7 +186,7 @@ class SignupAttemptAdmin(admin.ModelAdmin):
         "channel",
         "latency_ms",
     )
-    list_filter = ("portal", "status", "error_code", "channel")
+    list_filter = ("portal", "status", "error_code", "channel", "embed_origin")
     search_fields = ("username", "user_sub", "request_id", "=reference")
     date_hierarchy = "created_at"
     list_select_related = ("portal",)

@@ -359,14 +359,17 @@ class ConfirmForm(forms.Form):
     code = forms.CharField(
         label=_("Confirmation code"),
         max_length=64,
-        required=False,
+        required=True,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
-    def __init__(self, *args: Any, username_label: str = "", **kwargs: Any):
+    def __init__(self, *args: Any, username_label: str = "", resend: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if username_label:
             self.fields["username"].label = username_label
+        self.fields["code"].error_messages["required"] = message("required")
+        # Asking for a new code needs no code; the field stays required for confirming.
+        self.fields["code"].required = not resend
 
     def clean_username(self) -> str:
         username: str = self.cleaned_data["username"].strip()

@@ -70,6 +70,8 @@ MESSAGES = {
     "resend_limit_until": _(
         "You can ask for up to five codes an hour, and you have used them. You can ask again after %(time)s."
     ),
+    "embed_token_used": _("This form was already sent or has expired. Check the details and send it again."),
+    "embed_forbidden": _("This request did not come from the sign-up form, so it was refused."),
     "confirm_link_invalid": _("This link has expired. Enter your username to continue."),
 }
 

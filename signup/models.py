@@ -65,6 +65,14 @@ class Portal(models.Model):
     consent_version = models.CharField(
         max_length=64, blank=True, help_text=_("Recorded on each attempt, e.g. 2026-11 or v3.")
     )
+    embed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            'Sites that may frame the form, e.g. ["https://www.example.com", "https://*.example.com"]. '
+            "A wildcard covers subdomains but not the domain itself."
+        ),
+    )
     snapshot = models.JSONField(default=dict, blank=True, editable=False)
     synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -86,6 +94,7 @@ class Portal(models.Model):
         ):
             raise ValidationError({"client_metadata_params": _("A JSON list of parameter names.")})
         self._clean_branding()
+        self._clean_embed_origins()
         if self.require_consent and not (self.consent_version and (self.terms_url or self.privacy_url)):
             raise ValidationError({"consent_version": _("Consent needs a version and a terms or privacy link.")})
         if self.success_url:
@@ -93,6 +102,16 @@ class Portal(models.Model):
 
             if not is_allowed_redirect(self.success_url):
                 raise ValidationError({"success_url": _("This host is not in SIGNUP_REDIRECT_ALLOWED_HOSTS.")})
+
+    def _clean_embed_origins(self) -> None:
+        from .embedding import normalise_origins
+
+        if not isinstance(self.embed_origins, list) or not all(isinstance(o, str) for o in self.embed_origins):
+            raise ValidationError({"embed_origins": _("A JSON list of origins.")})
+        try:
+            self.embed_origins = normalise_origins(self.embed_origins)
+        except ValueError as error:
+            raise ValidationError({"embed_origins": str(error)}) from error
 
     def _clean_branding(self) -> None:
         from .branding import MINIMUM_CONTRAST, contrast_ratio
@@ -234,6 +253,9 @@ class SignupAttempt(models.Model):
         max_length=512, blank=True, help_text=_("The page, or the embedding site, where consent was given.")
     )
     language = models.CharField(max_length=8, blank=True)
+    embed_origin = models.CharField(
+        max_length=255, blank=True, db_index=True, help_text=_("The customer site that framed the form.")
+    )
 
     confirmed_at = models.DateTimeField(null=True, blank=True)
     resend_count = models.PositiveIntegerField(default=0)

@@ -146,6 +146,7 @@ class RequestContext:
     encoded_data: str = ""
     page: str = ""  # where the form was: our page URL, or the embedding site's origin
     language: str = ""
+    embed_origin: str = ""
 
 
 def client_ip(meta: dict[str, Any]) -> str | None:
@@ -218,6 +219,7 @@ def _new_attempt(portal: Portal, context: RequestContext, form: SignupForm, **va
         user_agent=storable(context.user_agent, 512),
         client_metadata=context.client_metadata,
         language=context.language[:8],
+        embed_origin=context.embed_origin[:255],
         consent_version=form.spec.consent.version if consented and form.spec.consent else "",
         consent_accepted_at=timezone.now() if consented else None,
         consent_source=storable(context.page, 512) if consented else "",

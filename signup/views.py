@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +17,7 @@ from django.utils.http import http_date
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import services
+from . import embedding, services
 from .branding import theme_css
 from .forms import ConfirmForm, SignupForm, signup_form_class
 from .messages import client_messages, message
@@ -30,16 +32,47 @@ def _portal(slug: str) -> Portal:
     return get_object_or_404(Portal, slug=slug)
 
 
-def request_context(request: HttpRequest, portal: Portal) -> services.RequestContext:
+@dataclass(frozen=True)
+class Embed:
+    """A page served inside a customer's frame: who frames it and how to talk to them."""
+
+    id: str
+    parent: str  # a listed origin, or "" when the claimed parent is not listed (then nothing is posted)
+    theme: str = ""
+    token: str = ""  # the single-use form token for the next POST
+    event: str = ""  # what the page tells the host page on load (no personal data)
+
+
+EMBED_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def embed_for(request: HttpRequest, portal: Portal, event: str = "") -> Embed:
+    parent = request.GET.get("parent", "")
+    embed_id = request.GET.get("embed", "")
+    theme = request.GET.get("theme", "")
+    return Embed(
+        id=embed_id if EMBED_ID.match(embed_id) else "",
+        # Our own origin hosts the admin's live preview; any other parent must be listed.
+        parent=parent
+        if embedding.origin_allowed(parent, portal.embed_origins) or parent == embedding.own_origin(request)
+        else "",
+        theme=theme if theme in ("light", "dark") else "",
+        token=embedding.issue_token(portal.slug, parent),
+        event=event,
+    )
+
+
+def request_context(request: HttpRequest, portal: Portal, embed: Embed | None = None) -> services.RequestContext:
     return services.RequestContext(
-        channel=SignupAttempt.Channel.WEB,
+        channel=SignupAttempt.Channel.EMBED if embed else SignupAttempt.Channel.WEB,
         client_ip=services.client_ip(request.META),
         user_agent=str(request.META.get("HTTP_USER_AGENT", "")),
         client_metadata=services.client_metadata_for(portal, request.GET),
         analytics_endpoint_id=services.analytics_endpoint_id(request.GET),
         encoded_data=services.encoded_data(portal, request.POST),
-        page=request.build_absolute_uri(),
+        page=embed.parent if embed else request.build_absolute_uri(),
         language=get_language() or "",
+        embed_origin=embed.parent if embed else "",
     )
 
 
@@ -67,20 +100,24 @@ def read_confirm_token(portal: Portal, token: str) -> tuple[SignupAttempt | None
 
 def carried_query(request: HttpRequest, portal: Portal) -> dict[str, str]:
     """The query parameters that follow the visitor from step to step: language and ClientMetadata."""
-    names = ["lang", "analytics_endpoint_id", *portal.client_metadata_params]
+    names = ["lang", "analytics_endpoint_id", "parent", "embed", "theme", *portal.client_metadata_params]
     return {n: v for n in names if isinstance(v := request.GET.get(n), str) and v}
 
 
-def step_url(request: HttpRequest, name: str, portal: Portal, attempt: SignupAttempt | None = None) -> str:
+def step_url(
+    request: HttpRequest, step: str, portal: Portal, attempt: SignupAttempt | None = None, embed: Embed | None = None
+) -> str:
+    """The next step's URL, in the same channel (page or frame), carrying what the visitor came with."""
     query = carried_query(request, portal)
     if attempt is not None:
         query["t"] = confirm_token(portal, attempt)
-    url = reverse(name, kwargs={"slug": portal.slug})
+    url = reverse(f"{'embed' if embed else 'signup'}:{step}", kwargs={"slug": portal.slug})
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def _unavailable(request: HttpRequest, portal: Portal, reason: str) -> HttpResponse:
-    return render(request, "signup/unavailable.html", {"portal": portal, "reason": reason}, status=200)
+def _unavailable(request: HttpRequest, portal: Portal, reason: str, embed: Embed | None = None) -> HttpResponse:
+    context = {"portal": portal, "reason": reason, "embed": embed}
+    return render(request, "signup/unavailable.html", context, status=200)
 
 
 def policy_rules(spec: FormSpec, form: SignupForm) -> list[dict[str, Any]]:
@@ -96,31 +133,45 @@ def policy_rules(spec: FormSpec, form: SignupForm) -> list[dict[str, Any]]:
 
 @require_http_methods(["GET", "POST"])
 def signup_form(request: HttpRequest, slug: str) -> HttpResponse:
-    portal = _portal(slug)
+    return form_flow(request, _portal(slug), embed=None)
+
+
+def form_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refusal: str = "") -> HttpResponse:
+    """The sign-up form, on a page or in a frame. With a refusal, a POST is shown back, not sent."""
     reason = services.portal_unavailable_reason(portal)
     if reason:
-        return _unavailable(request, portal, reason)
+        return _unavailable(request, portal, reason, embed)
     spec = services.portal_form_spec(portal)
     form_class = signup_form_class(spec)
-    general_error, attempt = "", None
-    if request.method == "POST":
+    general_error, attempt, event = "", None, ""
+    if request.method == "POST" and refusal:
         form = form_class(request.POST)
-        context = request_context(request, portal)
+        general_error, event = message(refusal), "error"
+    elif request.method == "POST":
+        form = form_class(request.POST)
+        context = request_context(request, portal, embed)
         if not form.is_valid():
             services.attempt_record_invalid(portal=portal, form=form, context=context)
+            event = "validation_failed"
         else:
             outcome = services.signup_submit(portal=portal, form=form, context=context)
             attempt = outcome.attempt
             if outcome.next_step == "confirm":
-                return HttpResponseRedirect(step_url(request, "signup:confirm", portal, attempt))
+                return HttpResponseRedirect(step_url(request, "confirm", portal, attempt, embed))
             if outcome.next_step == "done":
-                return _finish(request, portal, attempt)
+                return _finish(request, portal, attempt, embed)
             for name, code in outcome.field_errors.items():
                 form.add_error(name, message(code))
             general_error = message(outcome.general_error) if outcome.general_error else ""
+            event = "error" if general_error else "validation_failed"
     else:
         form = form_class()
-    return render_form_page(request, portal, spec, form, general_error=general_error, attempt=attempt)
+    if embed is not None:
+        embed = replace(embed, event=event)
+    response = render_form_page(request, portal, spec, form, general_error=general_error, attempt=attempt, embed=embed)
+    if refusal:
+        response.status_code = 403
+    return response
 
 
 def render_form_page(
@@ -133,10 +184,10 @@ def render_form_page(
         "policy_rules": policy_rules(spec, form),
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
-        "confirm_url": step_url(request, "signup:confirm", portal),
         "client_messages": client_messages(spec),
         **extra,
     }
+    context["confirm_url"] = step_url(request, "confirm", portal, embed=context.get("embed"))
     return render(request, "signup/form.html", context)
 
 
@@ -148,57 +199,75 @@ def _advanced_security_script(portal: Portal) -> str:
     )
 
 
-def _finish(request: HttpRequest, portal: Portal, attempt: SignupAttempt | None) -> HttpResponse:
-    if portal.success_url and is_allowed_redirect(portal.success_url):
+def _finish(
+    request: HttpRequest, portal: Portal, attempt: SignupAttempt | None, embed: Embed | None = None
+) -> HttpResponse:
+    # Inside a frame the host page decides where to go next (it hears "confirmed"); we never navigate it.
+    if embed is None and portal.success_url and is_allowed_redirect(portal.success_url):
         return HttpResponseRedirect(portal.success_url)
-    return HttpResponseRedirect(step_url(request, "signup:done", portal, attempt))
+    return HttpResponseRedirect(step_url(request, "done", portal, attempt, embed))
 
 
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, slug: str) -> HttpResponse:
-    portal = _portal(slug)
+    return confirm_flow(request, _portal(slug), embed=None)
+
+
+def confirm_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refusal: str = "") -> HttpResponse:
     if not portal.is_open or not portal.is_synced:
-        return _unavailable(request, portal, services.portal_unavailable_reason(portal) or "closed")
+        return _unavailable(request, portal, services.portal_unavailable_reason(portal) or "closed", embed)
     token = request.GET.get("t", "")
     attempt, username = read_confirm_token(portal, token)
     spec = services.portal_form_spec(portal)
     username_label = str(spec.field("username").label)
     notice, error = "", ""
+    event = "code_sent" if attempt is not None and attempt.code_delivery and request.method == "GET" else ""
     if token and attempt is None:
         notice = message("confirm_link_invalid")
-    form = ConfirmForm(request.POST or None, initial={"username": username}, username_label=username_label)
+    form = ConfirmForm(
+        request.POST or None,
+        initial={"username": username},
+        username_label=username_label,
+        resend="resend" in request.POST,
+    )
     delivery: dict[str, Any] = dict(attempt.code_delivery) if attempt else {}
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and refusal:
+        error = message(refusal)
+    elif request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"]
         if attempt is not None and not services.same_username(portal, attempt.username, username):
             attempt = None
-        context = request_context(request, portal)
+        context = request_context(request, portal, embed)
         outcome: services.StepOutcome | None = None
         if "resend" in request.POST:
             outcome = services.signup_resend(portal=portal, username=username, context=context, attempt=attempt)
             if outcome.ok and not outcome.already_confirmed:
                 delivery = outcome.code_delivery.as_json() if outcome.code_delivery else delivery
                 notice = message("code_resent")
-        elif not form.cleaned_data["code"]:
-            form.add_error("code", message("required"))
+                event = "code_sent"
         else:
             outcome = services.signup_confirm(
                 portal=portal, username=username, code=form.cleaned_data["code"], context=context, attempt=attempt
             )
             if outcome.ok:
-                return _finish(request, portal, attempt)
+                return _finish(request, portal, attempt, embed)
         if outcome is not None and outcome.already_confirmed:
-            return _finish(request, portal, attempt)
+            return _finish(request, portal, attempt, embed)
         if outcome is not None and not outcome.ok:
             text = outcome.explanation or message(outcome.message_code)
             if outcome.field and outcome.field in form.fields:
                 form.add_error(outcome.field, text)
             else:
                 error = text
+    if form.errors and not event:
+        event = "validation_failed"
+    if error:
+        event = "error"
     return render(
         request,
         "signup/confirm.html",
-        {
+        status=403 if refusal else 200,
+        context={
             "portal": portal,
             "form": form,
             "delivery": delivery,
@@ -206,14 +275,14 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
             "error": error,
             "username_known": bool(attempt and username),
             "username": username,
+            "embed": replace(embed, event=event) if embed else None,
         },
     )
 
 
 @require_GET
 def done(request: HttpRequest, slug: str) -> HttpResponse:
-    portal = _portal(slug)
-    return render(request, "signup/done.html", {"portal": portal})
+    return render(request, "signup/done.html", {"portal": _portal(slug)})
 
 
 @require_GET

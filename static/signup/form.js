@@ -146,6 +146,7 @@
     });
     summary.appendChild(list);
     summary.focus();
+    document.dispatchEvent(new CustomEvent("signup:validation-failed"));
   }
 
   // --- Wiring -----------------------------------------------------------------------------------

@@ -26,6 +26,30 @@ class Command(BaseCommand):
         add.add_argument("--client-secret-env", default="")
         add.add_argument("--closed", action="store_true", help="Create it closed to sign-ups.")
         add.add_argument("--no-sync", action="store_true", help="Do not call Cognito now.")
+        add.add_argument(
+            "--embed-origin",
+            action="append",
+            default=[],
+            metavar="ORIGIN",
+            help="A site that may frame the form (repeatable), e.g. https://www.example.com.",
+        )
+        update = sub.add_parser("update", help="Change a portal; only the options given change.")
+        update.add_argument("slug")
+        update.add_argument("--name")
+        update.add_argument("--region")
+        update.add_argument("--endpoint-url")
+        update.add_argument("--client-secret-env")
+        state = update.add_mutually_exclusive_group()
+        state.add_argument("--open", dest="is_open", action="store_true", default=None)
+        state.add_argument("--closed", dest="is_open", action="store_false")
+        update.add_argument(
+            "--embed-origin",
+            action="append",
+            default=None,
+            metavar="ORIGIN",
+            help="Replace the sites that may frame the form (repeatable).",
+        )
+        update.add_argument("--no-embed-origins", action="store_true", help="Let no site frame the form.")
         sync = sub.add_parser("sync", help="Re-read the pool and client (all portals when no slug is given).")
         sync.add_argument("slug", nargs="?")
         sub.add_parser("list", help="List portals.")
@@ -46,15 +70,34 @@ class Command(BaseCommand):
             endpoint_url=options["endpoint_url"],
             client_secret_env=options["client_secret_env"],
             is_open=not options["closed"],
+            embed_origins=options["embed_origin"],
         )
-        try:
-            portal.full_clean()
-        except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
-        portal.save()
+        _save(portal)
         self.stdout.write(f"Added portal {portal.slug}: /signup/{portal.slug}/")
         if not options["no_sync"]:
             self._sync(portal)
+
+    def handle_update(self, options: dict[str, Any]) -> None:
+        portal = Portal.objects.filter(slug=options["slug"]).first()
+        if portal is None:
+            raise CommandError(f"No portal '{options['slug']}'.")
+        for option, field in [
+            ("name", "name"),
+            ("region", "region"),
+            ("endpoint_url", "endpoint_url"),
+            ("client_secret_env", "client_secret_env"),
+            ("is_open", "is_open"),
+            ("embed_origin", "embed_origins"),
+        ]:
+            if options[option] is not None:
+                setattr(portal, field, options[option])
+        if options["no_embed_origins"]:
+            portal.embed_origins = []
+        _save(portal)
+        origins = ", ".join(portal.embed_origins) or "none"
+        self.stdout.write(
+            f"Updated {portal.slug}: {'open' if portal.is_open else 'closed'}; may be framed by {origins}"
+        )
 
     def handle_sync(self, options: dict[str, Any]) -> None:
         portals = Portal.objects.all()
@@ -83,6 +126,15 @@ class Command(BaseCommand):
         spec = services.portal_form_spec(portal)
         self.stdout.write(f"Synced {portal.slug}: {len(spec.fields)} fields, username mode {spec.username_mode}")
         return True
+
+
+def _save(portal: Portal) -> None:
+    """Validate as admin does (origins normalised, colours checked) and save, or say what is wrong."""
+    try:
+        portal.full_clean()
+    except ValidationError as error:
+        raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+    portal.save()
 
 
 def _region_from_pool_id(pool_id: str) -> str:
