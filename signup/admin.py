@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import cognito, embedding, services
 from .forms import signup_form_class
@@ -166,11 +167,10 @@ class PortalAdmin(admin.ModelAdmin):
                 services.portal_sync(portal=portal)
                 synced += 1
             except (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer) as error:
-                self.message_user(
-                    request, _("%(slug)s: %(error)s") % {"slug": portal.slug, "error": error}, messages.ERROR
-                )
+                self.message_user(request, f"{portal.slug}: {error}", messages.ERROR)
         if synced:
-            self.message_user(request, _("Synced %(n)d portal(s).") % {"n": synced}, messages.SUCCESS)
+            text = ngettext("Synced %(n)d portal.", "Synced %(n)d portals.", synced) % {"n": synced}
+            self.message_user(request, text, messages.SUCCESS)
 
 
 @admin.register(SignupAttempt)

@@ -25,7 +25,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from .messages import message
+from .messages import lazy_message, message
 from .schema import MAX_ATTRIBUTE_LENGTH, FieldSpec, FormSpec
 
 LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -122,6 +122,11 @@ class BirthdateField(forms.DateField):
             raise fail("date_in_future")
 
 
+def _out_of_range(message_code: str, code: str, limit: Decimal) -> ValidationError:
+    localised = number_format(limit, force_grouping=True)
+    return ValidationError(message(message_code), code=code, params={"limit_value": localised})
+
+
 class CognitoNumberField(forms.CharField):
     """Numbers travel as strings; keep the user's digits, but check they are a number in range."""
 
@@ -139,17 +144,9 @@ class CognitoNumberField(forms.CharField):
             raise fail("invalid_number")
         number = Decimal(value)
         if self.min_value is not None and number < self.min_value:
-            raise ValidationError(
-                "Ensure this value is greater than or equal to %(limit_value)s.",
-                code="min_value",
-                params={"limit_value": self.min_value},
-            )
+            raise _out_of_range("too_small", "min_value", self.min_value)
         if self.max_value is not None and number > self.max_value:
-            raise ValidationError(
-                "Ensure this value is less than or equal to %(limit_value)s.",
-                code="max_value",
-                params={"limit_value": self.max_value},
-            )
+            raise _out_of_range("too_large", "max_value", self.max_value)
         return str(int(number))
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
@@ -176,14 +173,21 @@ def _range_hint(spec: FieldSpec) -> Any:
     return ""
 
 
+INVALID_BY_TYPE = {"email": "invalid_email", "url": "invalid_url", "date": "invalid_date", "phone": "invalid_phone"}
+
+
 def _common(spec: FieldSpec) -> dict[str, Any]:
+    """Label, help and our own messages: Django's built-in ones would differ in tone and language."""
     help_text = spec.help or (_range_hint(spec) if spec.type == "number" else "")
-    return {
-        "required": spec.required,
-        "label": spec.label,
-        "help_text": help_text,
-        "error_messages": {"required": message("required")},
+    error_messages = {
+        "required": lazy_message("required"),
+        "min_length": lazy_message("too_short"),
+        "max_length": lazy_message("too_long"),
+        "invalid_choice": lazy_message("invalid_choice"),
     }
+    if spec.type in INVALID_BY_TYPE:
+        error_messages["invalid"] = lazy_message(INVALID_BY_TYPE[spec.type])
+    return {"required": spec.required, "label": spec.label, "help_text": help_text, "error_messages": error_messages}
 
 
 def _widget_attrs(spec: FieldSpec) -> dict[str, str]:
@@ -229,7 +233,8 @@ def build_field(spec: FieldSpec) -> forms.Field:
     if spec.type == "url":
         return forms.URLField(widget=forms.URLInput(attrs=attrs), assume_scheme="https", **_text_kwargs(spec))
     if spec.format == "zoneinfo":
-        zones = sorted(zoneinfo.available_timezones())
+        # The tz database also lists aliases such as "localtime" and "posixrules", which are not zones.
+        zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
         return forms.ChoiceField(
             choices=[("", "—")] + [(z, z) for z in zones], widget=forms.Select(attrs=attrs), **_common(spec)
         )
@@ -345,8 +350,8 @@ def signup_form_class(spec: FormSpec) -> type[SignupForm]:
     if spec.consent is not None:
         fields["consent"] = forms.BooleanField(
             required=True,
-            label=_("I accept the terms and the privacy notice."),
-            error_messages={"required": message("consent_required")},
+            label=_("I accept the terms and the privacy notice"),
+            error_messages={"required": lazy_message("consent_required")},
         )
     return type("GeneratedSignupForm", (SignupForm,), {**fields, "spec": spec})
 
@@ -367,7 +372,7 @@ class ConfirmForm(forms.Form):
         super().__init__(*args, **kwargs)
         if username_label:
             self.fields["username"].label = username_label
-        self.fields["code"].error_messages["required"] = message("required")
+        self.fields["code"].error_messages["required"] = lazy_message("required")
         # Asking for a new code needs no code; the field stays required for confirming.
         self.fields["code"].required = not resend
 

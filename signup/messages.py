@@ -15,7 +15,6 @@ MESSAGES = {
     # Form validation
     "required": _("This field is required."),
     "username_space": _("A username cannot contain spaces or invisible characters."),
-    "username_too_long": _("Use at most 128 characters."),
     "username_looks_like_email": _("Choose a username that is not an email address; you can add your email below."),
     "username_looks_like_phone": _("Choose a username that is not a phone number; you can add your phone below."),
     "username_not_email_or_phone": _("Enter an email address or a phone number starting with +."),
@@ -28,6 +27,10 @@ MESSAGES = {
     "invalid_locale": _("Enter a language tag such as en-US."),
     "invalid_choice": _("Choose one of the offered values."),
     "value_too_long_bytes": _("This value is too long."),
+    "too_short": _("Use at least %(limit_value)s characters."),
+    "too_long": _("Use at most %(limit_value)s characters."),
+    "too_small": _("Enter %(limit_value)s or more."),
+    "too_large": _("Enter %(limit_value)s or less."),
     "control_characters": _("Remove the invisible control characters from this value."),
     "consent_required": _("Please accept the terms and the privacy notice to continue."),
     "password_edge_space": _("The password cannot start or end with a space."),
@@ -35,7 +38,7 @@ MESSAGES = {
     "password_too_short": _("The password is too short."),
     "password_no_upper": _("Add an uppercase letter (A–Z)."),
     "password_no_lower": _("Add a lowercase letter (a–z)."),
-    "password_no_number": _("Add a number (0–9)."),
+    "password_no_number": _("Add a digit (0–9)."),
     "password_no_symbol": _("Add a symbol, such as ! @ # $ % ^ & *."),
     "password_rejected": _("This password does not meet the requirements."),
     # Cognito's answers
@@ -77,7 +80,13 @@ MESSAGES = {
 
 
 def message(code: str) -> str:
+    """The message in the active language, now."""
     return str(MESSAGES[code])
+
+
+def lazy_message(code: str) -> Any:
+    """The message, translated when shown: for form fields that are built once and used in every language."""
+    return MESSAGES[code]
 
 
 @dataclass(frozen=True)
@@ -202,10 +211,10 @@ def client_messages(spec: Any) -> dict[str, Any]:
         "password_rejected": message("password_rejected"),
         "invalid_date": message("invalid_date"),
         "invalid_url": message("invalid_url"),
-        "too_short": str(_("Use at least %(n)s characters.")),
-        "too_long": str(_("Use at most %(n)s characters.")),
-        "too_small": str(_("Enter %(n)s or more.")),
-        "too_large": str(_("Enter %(n)s or less.")),
+        "too_short": message("too_short"),
+        "too_long": message("too_long"),
+        "too_small": message("too_small"),
+        "too_large": message("too_large"),
         "busy": str(_("Creating your account…")),
         "summary_title": str(_("Please correct the following")),
         "show_password": str(_("Show password")),

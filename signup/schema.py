@@ -158,7 +158,7 @@ class PasswordPolicy:
         if self.require_lowercase:
             rules.append(("password_no_lower", _("A lowercase letter (a–z)")))
         if self.require_numbers:
-            rules.append(("password_no_number", _("A number (0–9)")))
+            rules.append(("password_no_number", _("A digit (0–9)")))
         if self.require_symbols:
             rules.append(("password_no_symbol", _("A symbol, such as ! @ # $ % ^ & *")))
         return rules

@@ -317,3 +317,20 @@ def test_the_abandoned_confirmation_can_be_finished_later(page, live_server, emu
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url("**/done/**")
     assert SignupAttempt.objects.get().resend_count == 1
+
+
+def test_the_form_can_be_filled_and_sent_with_the_keyboard_alone(page, live_server, emulator, demo_portal):
+    page.goto(f"{live_server.url}/signup/demo/")
+    page.keyboard.press("Tab")  # the first focusable control is the username
+    for value in ["cheshire", "Grin-Without-Cat1"]:
+        page.keyboard.type(value)
+        page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the show-password button
+    for value in ["Cheshire", "Cat", "cheshire@example.com"]:
+        page.keyboard.type(value)
+        page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.name")
+    assert focused == "birthdate"
+    page.keyboard.press("Enter")  # submits the form from any text field
+    page.wait_for_url("**/confirm/**")
+    assert SignupAttempt.objects.get().username == "cheshire"

@@ -236,3 +236,17 @@ def test_a_replayed_form_is_refused_in_the_frame_and_comes_back_to_fix(
     )
     assert status == 403
     assert SignupAttempt.objects.count() == 1
+
+
+def test_the_admin_live_preview_hosts_the_snippet_and_lists_its_events(page, live_server, embeddable):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("operator", "op@example.com", "operator-Pass-123")
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill("operator-Pass-123")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/admin/signup/portal/{embeddable.pk}/embed-preview/")
+    page.wait_for_selector("#embed-events li")
+    assert '"type":"ready"' in page.locator("#embed-events").inner_text()
+    assert page.frame_locator("iframe").get_by_role("button", name="Create account").is_visible()

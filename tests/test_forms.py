@@ -184,3 +184,14 @@ def test_number_ranges_are_explained_in_the_readers_number_format():
         assert str(form["custom_employees"].help_text) == "Between 1 and 100,000."
     with translation.override("de"):
         assert "100.000" in str(form["custom_employees"].help_text)
+
+
+def test_a_form_class_built_in_one_language_speaks_the_readers_language():
+    form_class = signup_form_class(form_spec(snapshot(describe_pool(required=("email", "given_name", "family_name")))))
+    with translation.override("en"):
+        form_class({}).is_valid()
+    with translation.override("de"):
+        form = form_class({**GOOD, "given_name": "", "custom_employees": "0"})
+        form.is_valid()
+        assert str(form.errors["given_name"][0]) != "This field is required."
+        assert str(form.errors["custom_employees"][0]) not in ("", "Enter 1 or more.")

@@ -8,7 +8,7 @@
   var messages = config || {};
   var policy = messages.policy || null;
 
-  function format(template, n) { return template.replace("%(n)s", n); }
+  function format(template, n) { return template.replace("%(limit_value)s", n); }
 
   // --- Password rules: the same rules, in the same order, as PasswordPolicy.failures ---------------
   function passwordFailures(password) {
