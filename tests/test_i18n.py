@@ -208,7 +208,7 @@ def test_the_messages_for_the_browser_are_in_the_pages_language(client):
     make_portal()
     page = client.get("/signup/acme/?lang=es").content.decode()
     assert "Mostrar contraseña" in page
-    assert "Usa al menos %(n)s caracteres." in page
+    assert "Usa al menos %(limit_value)s caracteres." in page
 
 
 @pytest.mark.django_db

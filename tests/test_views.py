@@ -100,7 +100,7 @@ def test_form_errors_stay_on_their_fields_and_keep_what_was_typed_but_never_the_
     page = response.content.decode()
     assert response.status_code == 200
     assert "Add an uppercase letter" in page
-    assert "Ensure this value has at least 2 characters" in page
+    assert "Use at least 2 characters." in page
     assert 'value="alice@example.com"' in page
     assert "weakpassword" not in page
     attempt = SignupAttempt.objects.get()
