@@ -138,5 +138,11 @@ SIGNUP_REDIRECT_ALLOWED_HOSTS = env.list("SIGNUP_REDIRECT_ALLOWED_HOSTS", defaul
 SIGNUP_EMBED_TOKEN_MAX_AGE = env.int("SIGNUP_EMBED_TOKEN_MAX_AGE", default=3600)
 # This portal's public origin (https://signup.example.com); empty: taken from each request's Host.
 SIGNUP_PUBLIC_ORIGIN = env.str("SIGNUP_PUBLIC_ORIGIN", default="")
+# Retention: attempts older than this many days are purged by `manage.py purge_attempts`,
+# either deleted or anonymised (personal data removed, outcome kept for the statistics).
+SIGNUP_RETENTION_DAYS = env.int("SIGNUP_RETENTION_DAYS", default=365)
+SIGNUP_RETENTION_MODE = env.str("SIGNUP_RETENTION_MODE", default="anonymise")
+# Pending or unknown attempts older than this many minutes are settled by `manage.py reconcile_attempts`.
+SIGNUP_RECONCILE_AFTER_MINUTES = env.int("SIGNUP_RECONCILE_AFTER_MINUTES", default=15)
 # How long a confirm-step link stays valid (seconds); Cognito's codes last 24 h.
 SIGNUP_CONFIRM_TOKEN_MAX_AGE = env.int("SIGNUP_CONFIRM_TOKEN_MAX_AGE", default=24 * 3600)

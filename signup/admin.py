@@ -7,16 +7,18 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import cognito, embedding, services
+from . import cognito, embedding, operators, services
 from .forms import signup_form_class
-from .models import FieldOverride, FieldTranslation, Portal, SignupAttempt, ValidationDataField
+from .models import AttemptEvent, FieldOverride, FieldTranslation, Portal, SignupAttempt, StuckUser, ValidationDataField
 from .views import render_form_page
 
 
@@ -43,7 +45,7 @@ class PortalAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "user_pool_id", "client_id", "is_open", "synced_at", "form_link")
     list_filter = ("is_open", "region")
     search_fields = ("slug", "name", "user_pool_id", "client_id")
-    readonly_fields = ("synced_at", "snapshot_summary", "form_link", "preview_link")
+    readonly_fields = ("synced_at", "snapshot_summary", "form_link", "preview_link", "schema_drift")
     inlines = [FieldOverrideInline, FieldTranslationInline, ValidationDataFieldInline]
     actions = ["sync_from_cognito"]
     fieldsets = (
@@ -70,7 +72,8 @@ class PortalAdmin(admin.ModelAdmin):
         ),
         (_("Consent"), {"fields": ("require_consent", "consent_version", "terms_url", "privacy_url")}),
         (_("Embedding"), {"fields": ("embed_origins",)}),
-        (_("Snapshot of the pool"), {"fields": ("synced_at", "snapshot_summary")}),
+        (_("Operators"), {"fields": ("sensitive_attributes",)}),
+        (_("Snapshot of the pool"), {"fields": ("synced_at", "schema_drift", "snapshot_summary")}),
     )
 
     change_form_template = "admin/signup/portal/change_form.html"
@@ -81,6 +84,7 @@ class PortalAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/preview/", preview, name="signup_portal_preview"),
             path("<int:pk>/embed-preview/", embed_preview, name="signup_portal_embed_preview"),
+            path("<int:pk>/resync/", self.admin_site.admin_view(self.resync_view), name="signup_portal_resync"),
             *super().get_urls(),
         ]
 
@@ -117,6 +121,49 @@ class PortalAdmin(admin.ModelAdmin):
             return render(request, "signup/unavailable.html", {"portal": portal, "reason": "not_synced"})
         spec = services.portal_form_spec(portal)
         return render_form_page(request, portal, spec, signup_form_class(spec)(), preview=True)
+
+    @admin.display(description=_("changes in Cognito since the last sync"))
+    def schema_drift(self, portal: Portal) -> str:
+        if not portal.pk or not portal.is_synced:
+            return "—"
+        try:
+            drift = operators.portal_drift(portal=portal)
+        except operators.NETWORK_ERRORS as error:
+            return str(_("Could not ask Cognito (%(code)s).") % {"code": getattr(error, "code", type(error).__name__)})
+        if not drift.drifted:
+            return str(_("None: the form matches the pool and client."))
+        url = reverse("admin:signup_portal_resync", args=[portal.pk])
+        items = format_html_join("", "<li>{}</li>", ((change,) for change in drift.changes))
+        return format_html('<ul class="drift">{}</ul><a class="button" href="{}">{}</a>', items, url, _("Re-sync…"))
+
+    def resync_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Show what changed in Cognito, and re-sync on POST (CSRF-protected like every admin form)."""
+        portal = get_object_or_404(Portal, pk=pk)
+        if not self.has_change_permission(request, portal):
+            raise PermissionDenied
+        change_url = reverse("admin:signup_portal_change", args=[portal.pk])
+        try:
+            drift = operators.portal_drift(portal=portal, fresh=True)
+        except operators.NETWORK_ERRORS as error:
+            self.message_user(
+                request, _("Could not ask Cognito (%(code)s).") % {"code": getattr(error, "code", "")}, messages.ERROR
+            )
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            services.portal_sync(portal=portal)
+            self.message_user(
+                request, _("Re-synced: %(n)d change(s) applied.") % {"n": len(drift.changes)}, messages.SUCCESS
+            )
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Re-sync %(name)s") % {"name": portal.name},
+            "portal": portal,
+            "opts": self.model._meta,
+            "changes": drift.changes,
+            "change_url": change_url,
+        }
+        return render(request, "admin/signup/portal/resync.html", context)
 
     @admin.display(description=_("preview"))
     def preview_link(self, portal: Portal) -> str:
@@ -173,27 +220,91 @@ class PortalAdmin(admin.ModelAdmin):
             self.message_user(request, text, messages.SUCCESS)
 
 
-@admin.register(SignupAttempt)
-class SignupAttemptAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "portal",
-        "username",
-        "status",
-        "error_code",
-        "user_confirmed",
-        "confirmed_at",
-        "channel",
-        "latency_ms",
-    )
-    list_filter = ("portal", "status", "error_code", "channel", "embed_origin")
-    search_fields = ("username", "user_sub", "request_id", "=reference")
-    date_hierarchy = "created_at"
+class ConfirmedFilter(admin.SimpleListFilter):
+    title = _("confirmed")
+    parameter_name = "confirmed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return operators.filter_confirmed(queryset, self.value() == "yes")
+        return queryset
+
+
+class AttemptEventInline(admin.TabularInline):
+    model = AttemptEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "kind", "ok", "error_code", "detail", "actor")
+    readonly_fields = fields
+    verbose_name_plural = _("what happened")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAttemptAdmin(admin.ModelAdmin):
+    """Attempts are a record: nobody adds, edits or deletes them here (retention has its own command)."""
+
     list_select_related = ("portal",)
-    ordering = ("-created_at",)
+    inlines = [AttemptEventInline]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "reference",
+                    "portal",
+                    "created_at",
+                    "completed_at",
+                    "channel",
+                    "embed_origin",
+                    "language",
+                    "status",
+                )
+            },
+        ),
+        (
+            _("What was sent (never the password)"),
+            {"fields": ("username", "sent_attributes", "validation_data_names", "client_metadata", "form_errors")},
+        ),
+        (
+            _("Cognito's answer"),
+            {
+                "fields": (
+                    "error_code",
+                    "error_message",
+                    "request_id",
+                    "latency_ms",
+                    "user_sub",
+                    "user_confirmed",
+                    "code_delivery",
+                )
+            },
+        ),
+        (_("After sign-up"), {"fields": ("confirmed_at", "resend_count", "last_resent_at")}),
+        (_("Consent"), {"fields": ("consent_version", "consent_accepted_at", "consent_source")}),
+        (_("Visitor"), {"fields": ("client_ip", "user_agent", "anonymised_at")}),
+    )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
+        return [f.name for f in self.model._meta.fields] + ["sent_attributes"]
+
+    @admin.display(description=_("attributes"))
+    def sent_attributes(self, attempt: SignupAttempt) -> str:
+        rows = operators.visible_attributes(attempt).items()
+        if not rows:
+            return "—"
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=_("confirmed"), boolean=True)
+    def confirmed(self, attempt: SignupAttempt) -> bool:
+        return attempt.confirmed_at is not None or bool(attempt.user_confirmed)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -203,3 +314,84 @@ class SignupAttemptAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(SignupAttempt)
+class SignupAttemptAdmin(ReadOnlyAttemptAdmin):
+    list_display = (
+        "created_at",
+        "portal",
+        "username",
+        "status",
+        "error_code",
+        "confirmed",
+        "channel",
+        "embed_origin",
+        "latency_ms",
+    )
+    list_filter = ("portal", "status", "error_code", "channel", ConfirmedFilter, "embed_origin")
+    # search_text holds the attribute values, lower-cased: search by email, company, ...
+    search_fields = ("username", "user_sub", "request_id", "search_text", "=reference")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    change_list_template = "admin/signup/signupattempt/change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export.csv", export, name="signup_signupattempt_export"), *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        """The attempts the changelist shows (same filters, search and dates), as CSV, streamed."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        rows = operators.export_rows(changelist.get_queryset(request))
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="signup-attempts-{stamp}.csv"'
+        return response
+
+
+@admin.register(StuckUser)
+class StuckUserAdmin(ReadOnlyAttemptAdmin):
+    list_display = ("created_at", "portal", "username", "waiting", "resend_count", "last_resent_at", "channel")
+    list_filter = ("portal", "channel")
+    search_fields = ("username", "user_sub", "search_text")
+    ordering = ("created_at",)
+    actions = ["look_up", "resend_code", "confirm_users", "delete_unconfirmed"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return operators.stuck_users().select_related("portal")
+
+    @admin.display(description=_("waiting"))
+    def waiting(self, attempt: SignupAttempt) -> str:
+        return timesince(attempt.created_at)
+
+    def _run(self, request: HttpRequest, queryset: QuerySet[Any], action: Any, done: Any) -> None:
+        actor = request.user.get_username()
+        results = (action(attempt=attempt, actor=actor) for attempt in queryset.select_related("portal"))
+        ok, errors = operators.iter_results(results)
+        if ok:
+            self.message_user(request, done % {"n": ok}, messages.SUCCESS)
+        for line in errors:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description=_("Look up the live status in Cognito (AdminGetUser)"))
+    def look_up(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        actor = request.user.get_username()
+        for attempt in queryset.select_related("portal"):
+            result = operators.stuck_user_lookup(attempt=attempt, actor=actor)
+            level = messages.INFO if result.ok else messages.ERROR
+            self.message_user(request, f"{attempt.username}: {result.note}", level)
+
+    @admin.action(description=_("Send the confirmation code again"))
+    def resend_code(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._run(request, queryset, operators.stuck_user_resend, _("Sent %(n)d code(s)."))
+
+    @admin.action(description=_("Confirm the user (AdminConfirmSignUp)"))
+    def confirm_users(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._run(request, queryset, operators.stuck_user_confirm, _("Confirmed %(n)d user(s)."))
+
+    @admin.action(description=_("Delete the unconfirmed user in Cognito (AdminDeleteUser)"))
+    def delete_unconfirmed(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._run(request, queryset, operators.stuck_user_delete, _("Deleted %(n)d unconfirmed user(s)."))

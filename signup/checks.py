@@ -35,4 +35,12 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
                     id="signup.W001",
                 )
             )
+    if settings.SIGNUP_RETENTION_MODE not in ("anonymise", "delete"):
+        problems.append(
+            Error(
+                f"SIGNUP_RETENTION_MODE is {settings.SIGNUP_RETENTION_MODE!r}.",
+                hint="Use 'anonymise' or 'delete'.",
+                id="signup.E004",
+            )
+        )
     return problems

@@ -325,3 +325,40 @@ def resend_confirmation_code(
         latency_ms=latency,
         code_delivery=CodeDelivery.from_response(response.get("CodeDeliveryDetails")),
     )
+
+
+# --- Admin (IAM) calls for operators ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveUser:
+    username: str
+    status: str
+    enabled: bool
+    sub: str
+    request_id: str
+
+
+def admin_get_user(target: Target, username: str) -> LiveUser:
+    client = client_for(target.region, target.endpoint_url, public=False)
+    response, _ = _call(client, "admin_get_user", UserPoolId=target.user_pool_id, Username=username)
+    attributes = {a["Name"]: a["Value"] for a in response.get("UserAttributes", [])}
+    return LiveUser(
+        username=response.get("Username", username),
+        status=response.get("UserStatus", ""),
+        enabled=bool(response.get("Enabled", True)),
+        sub=attributes.get("sub", ""),
+        request_id=_request_id(response),
+    )
+
+
+def admin_confirm_sign_up(target: Target, username: str) -> CallResult:
+    client = client_for(target.region, target.endpoint_url, public=False)
+    response, latency = _call(client, "admin_confirm_sign_up", UserPoolId=target.user_pool_id, Username=username)
+    return CallResult(request_id=_request_id(response), latency_ms=latency)
+
+
+def admin_delete_user(target: Target, username: str) -> CallResult:
+    client = client_for(target.region, target.endpoint_url, public=False)
+    response, latency = _call(client, "admin_delete_user", UserPoolId=target.user_pool_id, Username=username)
+    return CallResult(request_id=_request_id(response), latency_ms=latency)

@@ -73,6 +73,13 @@ class Portal(models.Model):
             "A wildcard covers subdomains but not the domain itself."
         ),
     )
+    sensitive_attributes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            'Attributes whose values are masked in admin lists, attempt pages and exports, e.g. ["phone_number"].'
+        ),
+    )
     snapshot = models.JSONField(default=dict, blank=True, editable=False)
     synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -95,6 +102,10 @@ class Portal(models.Model):
             raise ValidationError({"client_metadata_params": _("A JSON list of parameter names.")})
         self._clean_branding()
         self._clean_embed_origins()
+        if not isinstance(self.sensitive_attributes, list) or not all(
+            isinstance(a, str) for a in self.sensitive_attributes
+        ):
+            raise ValidationError({"sensitive_attributes": _("A JSON list of attribute names.")})
         if self.require_consent and not (self.consent_version and (self.terms_url or self.privacy_url)):
             raise ValidationError({"consent_version": _("Consent needs a version and a terms or privacy link.")})
         if self.success_url:
@@ -257,6 +268,10 @@ class SignupAttempt(models.Model):
         max_length=255, blank=True, db_index=True, help_text=_("The customer site that framed the form.")
     )
 
+    # Lower-cased username and attribute values, so operators can search by email or company.
+    search_text = models.TextField(blank=True, editable=False)
+    anonymised_at = models.DateTimeField(null=True, blank=True, help_text=_("Personal data removed (retention)."))
+
     confirmed_at = models.DateTimeField(null=True, blank=True)
     resend_count = models.PositiveIntegerField(default=0)
     last_resent_at = models.DateTimeField(null=True, blank=True)
@@ -271,3 +286,44 @@ class SignupAttempt(models.Model):
     @property
     def short_reference(self) -> str:
         return str(self.reference).split("-")[0].upper()
+
+    @staticmethod
+    def search_text_for(username: str, attributes: dict[str, str]) -> str:
+        return " ".join([username, *attributes.values()]).lower()[:10000]
+
+
+class AttemptEvent(models.Model):
+    """One step in an attempt's story: Cognito's answers, confirmations, resends, operators' actions."""
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", _("sign-up")
+        CONFIRM = "confirm", _("confirmation")
+        RESEND = "resend", _("code sent again")
+        LOOKUP = "lookup", _("live status looked up")
+        ADMIN_RESEND = "admin_resend", _("code sent again by an operator")
+        ADMIN_CONFIRM = "admin_confirm", _("confirmed by an operator")
+        ADMIN_DELETE = "admin_delete", _("deleted by an operator")
+        RECONCILE = "reconcile", _("reconciled")
+
+    attempt = models.ForeignKey(SignupAttempt, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    ok = models.BooleanField()
+    error_code = models.CharField(max_length=128, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text=_("The operator, for admin actions."))
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({'ok' if self.ok else self.error_code or 'failed'})"
+
+
+class StuckUser(SignupAttempt):
+    """Attempts that created a user who never confirmed: the operators' queue."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("stuck user")
+        verbose_name_plural = _("stuck users")

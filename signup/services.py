@@ -26,7 +26,7 @@ from django.utils.translation import get_language
 from . import cognito
 from .forms import SignupForm
 from .messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, message, signup_error
-from .models import Portal, SignupAttempt
+from .models import AttemptEvent, Portal, SignupAttempt
 from .schema import ConsentSpec, FormSpec, Override, ValidationDataSpec, form_spec, snapshot_from_descriptions
 
 log = logging.getLogger("signup")
@@ -212,6 +212,7 @@ class SubmitOutcome:
 
 def _new_attempt(portal: Portal, context: RequestContext, form: SignupForm, **values: Any) -> SignupAttempt:
     consented = form.spec.consent is not None and bool(form.cleaned_data.get("consent"))
+    values["search_text"] = SignupAttempt.search_text_for(values.get("username", ""), values.get("attributes", {}))
     return SignupAttempt.objects.create(
         portal=portal,
         channel=context.channel,
@@ -318,6 +319,12 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         _complete(attempt, Status.UNKNOWN, type(error).__name__, "", "", None)
         return SubmitOutcome(attempt, general_error="outcome_unknown")
 
+    attempt_event(
+        attempt,
+        AttemptEvent.Kind.SIGNUP,
+        ok=True,
+        detail={"user_confirmed": result.user_confirmed, **_delivery_detail(result.code_delivery)},
+    )
     SignupAttempt.objects.filter(pk=attempt.pk).update(
         status=Status.SUCCEEDED,
         completed_at=timezone.now(),
@@ -333,6 +340,26 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
     return SubmitOutcome(attempt, next_step="done" if result.user_confirmed else "confirm")
 
 
+def attempt_event(
+    attempt: SignupAttempt | None,
+    kind: str,
+    *,
+    ok: bool,
+    error_code: str = "",
+    detail: dict[str, Any] | None = None,
+    actor: str = "",
+) -> None:
+    """Add a step to the attempt's story (no personal data in `detail`: codes, statuses, media)."""
+    if attempt is not None:
+        AttemptEvent.objects.create(
+            attempt=attempt, kind=kind, ok=ok, error_code=error_code[:128], detail=detail or {}, actor=actor
+        )
+
+
+def _delivery_detail(delivery: cognito.CodeDelivery | None) -> dict[str, str]:
+    return {"medium": delivery.medium, "attribute": delivery.attribute} if delivery else {}
+
+
 def _complete(
     attempt: SignupAttempt, status: str, code: str, text: str, request_id: str, latency_ms: int | None
 ) -> None:
@@ -345,6 +372,7 @@ def _complete(
         latency_ms=latency_ms,
     )
     attempt.refresh_from_db()
+    attempt_event(attempt, AttemptEvent.Kind.SIGNUP, ok=False, error_code=code, detail={"status": status})
     log.info("signup.%s attempt=%s portal=%s code=%s", status, attempt.reference, attempt.portal.slug, code)
 
 
@@ -359,6 +387,9 @@ class StepOutcome:
     already_confirmed: bool = False
     code_delivery: cognito.CodeDelivery | None = None
     explanation: str = ""  # a message with details (e.g. when to try again), instead of message_code's
+    # Cognito's own error code and text (ours when no answer came), for the operator's command line.
+    error_code: str = ""
+    error_message: str = ""
 
 
 def same_username(portal: Portal, a: str, b: str) -> bool:
@@ -388,6 +419,12 @@ def _map_step_error(error: Exception, table: dict[str, ErrorMapping]) -> StepOut
     return StepOutcome(False, "try_again")
 
 
+def _with_error(outcome: StepOutcome, error: Exception) -> StepOutcome:
+    outcome.error_code = str(getattr(error, "code", type(error).__name__))
+    outcome.error_message = str(getattr(error, "message", error))
+    return outcome
+
+
 def _is_already_confirmed(error: Exception) -> bool:
     # Cognito says so only in the message (§6.1): "User cannot be confirmed. Current status is CONFIRMED".
     return (
@@ -398,7 +435,13 @@ def _is_already_confirmed(error: Exception) -> bool:
 
 
 def signup_confirm(
-    *, portal: Portal, username: str, code: str, context: RequestContext, attempt: SignupAttempt | None = None
+    *,
+    portal: Portal,
+    username: str,
+    code: str,
+    context: RequestContext,
+    attempt: SignupAttempt | None = None,
+    force_alias_creation: bool = False,
 ) -> StepOutcome:
     attempt = attempt or latest_attempt_for(portal, username)
     try:
@@ -408,6 +451,7 @@ def signup_confirm(
             code=code,
             client_metadata=context.client_metadata,
             ip_address=_user_context_ip(portal, context),
+            force_alias_creation=force_alias_creation,
         )
     except (
         cognito.CognitoError,
@@ -415,6 +459,7 @@ def signup_confirm(
         cognito.CognitoNoAnswer,
         cognito.SecretUnavailable,
     ) as error:
+        attempt_event(attempt, AttemptEvent.Kind.CONFIRM, ok=False, error_code=getattr(error, "code", "Error"))
         log.info(
             "signup.confirm_failed attempt=%s code=%s",
             attempt and attempt.reference,
@@ -422,9 +467,10 @@ def signup_confirm(
         )
         if _is_already_confirmed(error):
             _mark_confirmed(attempt)
-            return StepOutcome(True, "already_confirmed", already_confirmed=True)
-        return _map_step_error(error, CONFIRM_ERRORS)
+            return _with_error(StepOutcome(True, "already_confirmed", already_confirmed=True), error)
+        return _with_error(_map_step_error(error, CONFIRM_ERRORS), error)
     _mark_confirmed(attempt)
+    attempt_event(attempt, AttemptEvent.Kind.CONFIRM, ok=True)
     log.info("signup.confirmed attempt=%s portal=%s", attempt and attempt.reference, portal.slug)
     return StepOutcome(True)
 
@@ -485,6 +531,7 @@ def signup_resend(
         cognito.CognitoNoAnswer,
         cognito.SecretUnavailable,
     ) as error:
+        attempt_event(attempt, AttemptEvent.Kind.RESEND, ok=False, error_code=getattr(error, "code", "Error"))
         log.info(
             "signup.resend_failed attempt=%s code=%s",
             attempt and attempt.reference,
@@ -492,15 +539,16 @@ def signup_resend(
         )
         if isinstance(error, cognito.CognitoError) and "already confirmed" in error.message:
             _mark_confirmed(attempt)
-            return StepOutcome(True, "already_confirmed", already_confirmed=True)
+            return _with_error(StepOutcome(True, "already_confirmed", already_confirmed=True), error)
         if isinstance(error, cognito.CognitoError) and error.code == "LimitExceededException":
-            return StepOutcome(False, "resend_limit", explanation=_limit_explanation(None))
-        return _map_step_error(error, RESEND_ERRORS)
+            return _with_error(StepOutcome(False, "resend_limit", explanation=_limit_explanation(None)), error)
+        return _with_error(_map_step_error(error, RESEND_ERRORS), error)
     if attempt is not None:
         SignupAttempt.objects.filter(pk=attempt.pk).update(
             resend_count=F("resend_count") + 1,
             last_resent_at=timezone.now(),
             code_delivery=result.code_delivery.as_json() if result.code_delivery else attempt.code_delivery,
         )
+    attempt_event(attempt, AttemptEvent.Kind.RESEND, ok=True, detail=_delivery_detail(result.code_delivery))
     log.info("signup.resent attempt=%s portal=%s", attempt and attempt.reference, portal.slug)
     return StepOutcome(True, code_delivery=result.code_delivery)

@@ -13,6 +13,25 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 CLIENT_SECRET = "s3cret-value-for-tests-only"
 
 
+LOOPBACK_NAMES = {"localhost", "testserver"}
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """No test may reach past this machine: name lookups for anything but loopback fail at once."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name in LOOPBACK_NAMES or name.startswith("127.") or name in ("::1", "[::1]"):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"tests stay on loopback, not {name}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
+
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
     # The manifest storage needs collectstatic; tests serve the source files as they are.

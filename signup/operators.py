@@ -1,0 +1,357 @@
+"""Operators' use cases: the stuck-user queue, reconciliation, exports, retention, schema drift.
+
+Every action that touches Cognito records what it did on the attempt (AttemptEvent) and says
+per row whether it worked, so admin can report counts and errors without the AWS console.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from . import cognito
+from .models import AttemptEvent, Portal, SignupAttempt
+from .schema import snapshot_from_descriptions
+from .services import attempt_event, portal_target
+
+log = logging.getLogger("signup")
+Status = SignupAttempt.Status
+Kind = AttemptEvent.Kind
+NETWORK_ERRORS = (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer, cognito.SecretUnavailable)
+
+
+def stuck_users() -> QuerySet[SignupAttempt]:
+    """Attempts that created a user who has not confirmed, oldest first."""
+    return (
+        SignupAttempt.objects.filter(status=Status.SUCCEEDED, confirmed_at__isnull=True)
+        .exclude(user_confirmed=True)
+        .order_by("created_at")
+    )
+
+
+@dataclass(frozen=True)
+class RowResult:
+    attempt: SignupAttempt
+    ok: bool
+    note: str
+
+
+def _error_code(error: Exception) -> str:
+    return str(getattr(error, "code", type(error).__name__))
+
+
+def stuck_user_lookup(*, attempt: SignupAttempt, actor: str) -> RowResult:
+    """AdminGetUser: the user's live status, recorded on the attempt."""
+    try:
+        user = cognito.admin_get_user(portal_target(attempt.portal), attempt.username)
+    except NETWORK_ERRORS as error:
+        code = _error_code(error)
+        attempt_event(attempt, Kind.LOOKUP, ok=False, error_code=code, actor=actor)
+        return RowResult(attempt, False, code)
+    attempt_event(attempt, Kind.LOOKUP, ok=True, detail={"status": user.status, "enabled": user.enabled}, actor=actor)
+    if user.status == "CONFIRMED" and attempt.confirmed_at is None:
+        SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
+    return RowResult(attempt, True, user.status)
+
+
+def stuck_user_resend(*, attempt: SignupAttempt, actor: str) -> RowResult:
+    try:
+        result = cognito.resend_confirmation_code(portal_target(attempt.portal), username=attempt.username)
+    except NETWORK_ERRORS as error:
+        code = _error_code(error)
+        attempt_event(attempt, Kind.ADMIN_RESEND, ok=False, error_code=code, actor=actor)
+        return RowResult(attempt, False, code)
+    delivery = result.code_delivery.as_json() if result.code_delivery else {}
+    attempt_event(attempt, Kind.ADMIN_RESEND, ok=True, detail={"medium": delivery.get("medium", "")}, actor=actor)
+    SignupAttempt.objects.filter(pk=attempt.pk).update(
+        resend_count=F("resend_count") + 1, last_resent_at=timezone.now(), code_delivery=delivery
+    )
+    return RowResult(attempt, True, delivery.get("destination", ""))
+
+
+def stuck_user_confirm(*, attempt: SignupAttempt, actor: str) -> RowResult:
+    """AdminConfirmSignUp: for users who cannot receive their code."""
+    try:
+        cognito.admin_confirm_sign_up(portal_target(attempt.portal), attempt.username)
+    except NETWORK_ERRORS as error:
+        code = _error_code(error)
+        attempt_event(attempt, Kind.ADMIN_CONFIRM, ok=False, error_code=code, actor=actor)
+        return RowResult(attempt, False, code)
+    attempt_event(attempt, Kind.ADMIN_CONFIRM, ok=True, actor=actor)
+    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
+    return RowResult(attempt, True, "CONFIRMED")
+
+
+def stuck_user_delete(*, attempt: SignupAttempt, actor: str) -> RowResult:
+    """AdminDeleteUser, only while the live status is still UNCONFIRMED: never a confirmed account."""
+    target = portal_target(attempt.portal)
+    try:
+        user = cognito.admin_get_user(target, attempt.username)
+        if user.status != "UNCONFIRMED":
+            attempt_event(attempt, Kind.ADMIN_DELETE, ok=False, error_code=f"Status{user.status}", actor=actor)
+            return RowResult(attempt, False, f"not deleted: the user is {user.status}")
+        cognito.admin_delete_user(target, attempt.username)
+    except NETWORK_ERRORS as error:
+        code = _error_code(error)
+        attempt_event(attempt, Kind.ADMIN_DELETE, ok=False, error_code=code, actor=actor)
+        return RowResult(attempt, False, code)
+    attempt_event(attempt, Kind.ADMIN_DELETE, ok=True, actor=actor)
+    # The attempt stays (it is the record of what happened); the user no longer exists.
+    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=False, error_code="DeletedByOperator")
+    return RowResult(attempt, True, "deleted")
+
+
+# --- Reconciliation -----------------------------------------------------------------------------
+
+
+def attempts_to_reconcile(older_than: timedelta) -> QuerySet[SignupAttempt]:
+    cutoff = timezone.now() - older_than
+    return SignupAttempt.objects.filter(
+        status__in=[Status.PENDING, Status.UNKNOWN], created_at__lt=cutoff
+    ).select_related("portal")
+
+
+def attempt_reconcile(*, attempt: SignupAttempt) -> RowResult:
+    """Ask Cognito whether the user exists and settle a pending or unknown attempt accordingly."""
+    try:
+        user = cognito.admin_get_user(portal_target(attempt.portal), attempt.username)
+    except cognito.CognitoError as error:
+        if error.code != "UserNotFoundException":
+            attempt_event(attempt, Kind.RECONCILE, ok=False, error_code=error.code)
+            return RowResult(attempt, False, error.code)
+        SignupAttempt.objects.filter(pk=attempt.pk).update(
+            status=Status.FAILED, error_code=attempt.error_code or "UserNotFoundException", completed_at=timezone.now()
+        )
+        attempt_event(attempt, Kind.RECONCILE, ok=True, detail={"found": False, "was": attempt.status})
+        return RowResult(attempt, True, "no user: failed")
+    except NETWORK_ERRORS as error:
+        code = _error_code(error)
+        attempt_event(attempt, Kind.RECONCILE, ok=False, error_code=code)
+        return RowResult(attempt, False, code)
+    confirmed = user.status == "CONFIRMED"
+    SignupAttempt.objects.filter(pk=attempt.pk).update(
+        status=Status.SUCCEEDED,
+        user_sub=attempt.user_sub or user.sub,
+        user_confirmed=confirmed,
+        confirmed_at=attempt.confirmed_at or (timezone.now() if confirmed else None),
+        completed_at=attempt.completed_at or timezone.now(),
+    )
+    attempt_event(
+        attempt, Kind.RECONCILE, ok=True, detail={"found": True, "status": user.status, "was": attempt.status}
+    )
+    return RowResult(attempt, True, f"user exists ({user.status}): succeeded")
+
+
+# --- Masking, export and retention ------------------------------------------------------------------
+
+
+def mask(value: str) -> str:
+    """Enough to recognise a value one already knows, not enough to learn it: a***@e***.com, +*******71."""
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        head, _, tail = domain.rpartition(".")
+        return f"{local[:1]}***@{head[:1]}***.{tail}" if head else f"{local[:1]}***@***"
+    if len(value) <= 4:
+        return "•" * len(value)
+    return value[:1] + "•" * (len(value) - 3) + value[-2:]
+
+
+def visible_attributes(attempt: SignupAttempt) -> dict[str, str]:
+    sensitive = set(attempt.portal.sensitive_attributes or [])
+    return {name: mask(value) if name in sensitive else value for name, value in (attempt.attributes or {}).items()}
+
+
+EXPORT_COLUMNS = [
+    "reference",
+    "created_at",
+    "portal",
+    "channel",
+    "status",
+    "error_code",
+    "username",
+    "user_sub",
+    "user_confirmed",
+    "confirmed_at",
+    "resend_count",
+    "embed_origin",
+    "language",
+    "consent_version",
+    "request_id",
+    "latency_ms",
+    "attributes",
+    "validation_data_names",
+]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def export_rows(queryset: QuerySet[SignupAttempt]) -> Iterator[str]:
+    """CSV lines for a streaming response: one query, iterated in chunks, sensitive values masked."""
+    import json
+
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_COLUMNS)
+    for attempt in queryset.select_related("portal").order_by("-created_at", "-id").iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                attempt.reference,
+                attempt.created_at.isoformat(),
+                attempt.portal.slug,
+                attempt.channel,
+                attempt.status,
+                attempt.error_code,
+                _csv_safe(attempt.username),
+                attempt.user_sub,
+                "" if attempt.user_confirmed is None else str(attempt.user_confirmed).lower(),
+                attempt.confirmed_at.isoformat() if attempt.confirmed_at else "",
+                attempt.resend_count,
+                attempt.embed_origin,
+                attempt.language,
+                attempt.consent_version,
+                attempt.request_id,
+                "" if attempt.latency_ms is None else attempt.latency_ms,
+                _csv_safe(json.dumps(visible_attributes(attempt), ensure_ascii=False)),
+                ",".join(attempt.validation_data_names or []),
+            ]
+        )
+
+
+def _csv_safe(value: str) -> str:
+    # A cell starting with = + - @ is a formula to spreadsheet programs: visitors choose these values.
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def attempts_older_than(days: int) -> QuerySet[SignupAttempt]:
+    return SignupAttempt.objects.filter(created_at__lt=timezone.now() - timedelta(days=days))
+
+
+def attempts_purge(*, days: int, mode: str, batch: int = 2000) -> int:
+    """Delete, or strip of personal data, attempts older than `days`; returns how many."""
+    if mode not in ("delete", "anonymise"):
+        raise ValueError(mode)
+    done = 0
+    while True:
+        ids = list(purgeable(days, mode).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return done
+        rows = SignupAttempt.objects.filter(pk__in=ids)
+        if mode == "delete":
+            rows.delete()
+        else:
+            rows.update(
+                username="",
+                attributes={},
+                search_text="",
+                client_ip=None,
+                user_agent="",
+                consent_source="",
+                client_metadata={},
+                form_errors={},
+                error_message="",
+                code_delivery={},
+                anonymised_at=timezone.now(),
+            )
+        done += len(ids)
+
+
+def purgeable(days: int, mode: str) -> QuerySet[SignupAttempt]:
+    old = attempts_older_than(days)
+    return old if mode == "delete" else old.filter(anonymised_at__isnull=True)
+
+
+# --- Schema drift -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drift:
+    changes: list[str]
+    live: dict[str, Any]
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.changes)
+
+
+def _attributes_by_name(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["name"]: a for a in snapshot.get("attributes", [])}
+
+
+def snapshot_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What changed between two snapshots, in words an operator can act on."""
+    changes: list[str] = []
+    before, after = _attributes_by_name(old), _attributes_by_name(new)
+    for name in sorted(after.keys() - before.keys()):
+        changes.append(f"new attribute {name}")
+    for name in sorted(before.keys() - after.keys()):
+        changes.append(f"attribute {name} is gone")
+    for name in sorted(before.keys() & after.keys()):
+        for key in ("type", "required", "min_length", "max_length", "min_value", "max_value"):
+            if before[name].get(key) != after[name].get(key):
+                changes.append(f"{name}: {key} {before[name].get(key)!r} → {after[name].get(key)!r}")
+    old_write, new_write = old.get("write_attributes"), new.get("write_attributes")
+    if old_write != new_write:
+        added = sorted(set(new_write or []) - set(old_write or []))
+        removed = sorted(set(old_write or []) - set(new_write or []))
+        if added:
+            changes.append("client may now write " + ", ".join(added))
+        if removed:
+            changes.append("client may no longer write " + ", ".join(removed))
+        if old_write is None or new_write is None:
+            changes.append("client write attributes switched between the default set and a custom list")
+    for key in (
+        "password_policy",
+        "username_attributes",
+        "alias_attributes",
+        "case_sensitive",
+        "auto_verified",
+        "first_auth_factors",
+        "admin_create_only",
+        "has_secret",
+        "propagate_user_context",
+    ):
+        if old.get(key) != new.get(key):
+            changes.append(f"{key.replace('_', ' ')}: {old.get(key)!r} → {new.get(key)!r}")
+    return changes
+
+
+DRIFT_CACHE_SECONDS = 300
+
+
+def portal_drift(*, portal: Portal, fresh: bool = False) -> Drift:
+    """Compare the stored snapshot with what Cognito says now; the answer is kept for a few minutes,
+    so admin pages do not call Cognito on every view."""
+    key = f"signup:drift:{portal.pk}:{portal.synced_at and portal.synced_at.timestamp()}"
+    live = None if fresh else cache.get(key)
+    if live is None:
+        pool, client = cognito.describe(portal_target(portal))
+        live = snapshot_from_descriptions(pool, client)
+        cache.set(key, live, DRIFT_CACHE_SECONDS)
+    return Drift(changes=snapshot_differences(portal.snapshot or {}, live), live=live)
+
+
+def filter_confirmed(queryset: QuerySet[SignupAttempt], confirmed: bool) -> QuerySet[SignupAttempt]:
+    done = Q(confirmed_at__isnull=False) | Q(user_confirmed=True)
+    return queryset.filter(done) if confirmed else queryset.exclude(done)
+
+
+def iter_results(results: Iterable[RowResult]) -> tuple[int, list[str]]:
+    """(successes, error lines) for admin's message_user."""
+    ok, errors = 0, []
+    for result in results:
+        if result.ok:
+            ok += 1
+        else:
+            errors.append(f"{result.attempt.username or result.attempt.short_reference}: {result.note}")
+    log.info("operators.batch ok=%d failed=%d", ok, len(errors))
+    return ok, errors
