@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -48,65 +48,80 @@ def _error_code(error: Exception) -> str:
     return str(getattr(error, "code", type(error).__name__))
 
 
-def stuck_user_lookup(*, attempt: SignupAttempt, actor: str) -> RowResult:
-    """AdminGetUser: the user's live status, recorded on the attempt."""
+class Refused(Exception):
+    """An action that decided not to act (e.g. deleting a confirmed user)."""
+
+    def __init__(self, code: str, note: str):
+        super().__init__(note)
+        self.code, self.note = code, note
+
+
+Action = Callable[[cognito.Target, SignupAttempt], tuple[str, dict[str, Any]]]
+
+
+def _act(attempt: SignupAttempt, kind: str, actor: str, action: Action) -> RowResult:
+    """Run one Cognito action for one attempt and record it on the attempt, whatever happens."""
     try:
-        user = cognito.admin_get_user(portal_target(attempt.portal), attempt.username)
+        note, detail = action(portal_target(attempt.portal), attempt)
+    except Refused as refusal:
+        attempt_event(attempt, kind, ok=False, error_code=refusal.code, actor=actor)
+        return RowResult(attempt, False, refusal.note)
     except NETWORK_ERRORS as error:
-        code = _error_code(error)
-        attempt_event(attempt, Kind.LOOKUP, ok=False, error_code=code, actor=actor)
-        return RowResult(attempt, False, code)
-    attempt_event(attempt, Kind.LOOKUP, ok=True, detail={"status": user.status, "enabled": user.enabled}, actor=actor)
+        attempt_event(attempt, kind, ok=False, error_code=_error_code(error), actor=actor)
+        return RowResult(attempt, False, _error_code(error))
+    attempt_event(attempt, kind, ok=True, detail=detail, actor=actor)
+    return RowResult(attempt, True, note)
+
+
+def _look_up(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
+    user = cognito.admin_get_user(target, attempt.username)
     if user.status == "CONFIRMED" and attempt.confirmed_at is None:
         SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
-    return RowResult(attempt, True, user.status)
+    return user.status, {"status": user.status, "enabled": user.enabled}
 
 
-def stuck_user_resend(*, attempt: SignupAttempt, actor: str) -> RowResult:
-    try:
-        result = cognito.resend_confirmation_code(portal_target(attempt.portal), username=attempt.username)
-    except NETWORK_ERRORS as error:
-        code = _error_code(error)
-        attempt_event(attempt, Kind.ADMIN_RESEND, ok=False, error_code=code, actor=actor)
-        return RowResult(attempt, False, code)
+def _resend(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
+    result = cognito.resend_confirmation_code(target, username=attempt.username)
     delivery = result.code_delivery.as_json() if result.code_delivery else {}
-    attempt_event(attempt, Kind.ADMIN_RESEND, ok=True, detail={"medium": delivery.get("medium", "")}, actor=actor)
     SignupAttempt.objects.filter(pk=attempt.pk).update(
         resend_count=F("resend_count") + 1, last_resent_at=timezone.now(), code_delivery=delivery
     )
-    return RowResult(attempt, True, delivery.get("destination", ""))
+    return delivery.get("destination", ""), {"medium": delivery.get("medium", "")}
+
+
+def _confirm(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
+    cognito.admin_confirm_sign_up(target, attempt.username)
+    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
+    return "CONFIRMED", {}
+
+
+def _delete_unconfirmed(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
+    user = cognito.admin_get_user(target, attempt.username)
+    if user.status != "UNCONFIRMED":
+        raise Refused(f"Status{user.status}", f"not deleted: the user is {user.status}")
+    cognito.admin_delete_user(target, attempt.username)
+    # The attempt stays (it is the record of what happened); the user no longer exists.
+    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=False, error_code="DeletedByOperator")
+    return "deleted", {}
+
+
+def stuck_user_lookup(*, attempt: SignupAttempt, actor: str) -> RowResult:
+    """AdminGetUser: the user's live status, recorded on the attempt."""
+    return _act(attempt, Kind.LOOKUP, actor, _look_up)
+
+
+def stuck_user_resend(*, attempt: SignupAttempt, actor: str) -> RowResult:
+    return _act(attempt, Kind.ADMIN_RESEND, actor, _resend)
 
 
 def stuck_user_confirm(*, attempt: SignupAttempt, actor: str) -> RowResult:
     """AdminConfirmSignUp: for users who cannot receive their code."""
-    try:
-        cognito.admin_confirm_sign_up(portal_target(attempt.portal), attempt.username)
-    except NETWORK_ERRORS as error:
-        code = _error_code(error)
-        attempt_event(attempt, Kind.ADMIN_CONFIRM, ok=False, error_code=code, actor=actor)
-        return RowResult(attempt, False, code)
-    attempt_event(attempt, Kind.ADMIN_CONFIRM, ok=True, actor=actor)
-    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
-    return RowResult(attempt, True, "CONFIRMED")
+    return _act(attempt, Kind.ADMIN_CONFIRM, actor, _confirm)
 
 
 def stuck_user_delete(*, attempt: SignupAttempt, actor: str) -> RowResult:
     """AdminDeleteUser, only while the live status is still UNCONFIRMED: never a confirmed account."""
-    target = portal_target(attempt.portal)
-    try:
-        user = cognito.admin_get_user(target, attempt.username)
-        if user.status != "UNCONFIRMED":
-            attempt_event(attempt, Kind.ADMIN_DELETE, ok=False, error_code=f"Status{user.status}", actor=actor)
-            return RowResult(attempt, False, f"not deleted: the user is {user.status}")
-        cognito.admin_delete_user(target, attempt.username)
-    except NETWORK_ERRORS as error:
-        code = _error_code(error)
-        attempt_event(attempt, Kind.ADMIN_DELETE, ok=False, error_code=code, actor=actor)
-        return RowResult(attempt, False, code)
-    attempt_event(attempt, Kind.ADMIN_DELETE, ok=True, actor=actor)
-    # The attempt stays (it is the record of what happened); the user no longer exists.
-    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=False, error_code="DeletedByOperator")
-    return RowResult(attempt, True, "deleted")
+    return _act(attempt, Kind.ADMIN_DELETE, actor, _delete_unconfirmed)
 
 
 # --- Reconciliation -----------------------------------------------------------------------------
