@@ -9,7 +9,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint check test-sqlite test-postgres services browser clean
+.PHONY: demo test lint check test-sqlite test-postgres services browser awscli clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(VENV)/.installed
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# The real AWS CLI (v1), outside the project's venv (it pins its own botocore), for tests/test_cli.py.
+awscli: $(VENV)/.installed
+	PYTHON=$(PYTHON) bash scripts/install-awscli
+
 # PostgreSQL and Redis for the production-mode run; started when they are down.
 services:
 	@bash scripts/ensure-services
@@ -38,10 +42,10 @@ check: $(VENV)/.installed
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-sqlite: $(VENV)/.installed browser
+test-sqlite: $(VENV)/.installed browser awscli
 	$(VENV)/bin/pytest
 
-test-postgres: $(VENV)/.installed services
+test-postgres: $(VENV)/.installed services awscli
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/signup_portal CACHE_URL=redis://127.0.0.1:6379/1 \
 		$(VENV)/bin/pytest -m "not browser"
 

@@ -329,7 +329,7 @@ class SignupForm(forms.Form):
                 continue
             value = to_cognito_value(spec, self.cleaned_data.get(spec.name))
             if value is not None:
-                pairs.append((spec.name.removeprefix("vd_"), value))
+                pairs.append((spec.data_name, value))
         return pairs
 
     def submitted_attributes(self) -> dict[str, str]:

@@ -252,6 +252,7 @@ class FieldSpec:
     max_value: str | None = None
     choices: tuple[str, ...] | None = None
     format: str = ""  # finer meaning inside a type: "locale", "zoneinfo", "email_or_phone"
+    data_name: str = ""  # a validation-data field's own name (its input name is HTML-safe)
     autocomplete: str = ""
     order: int = 0
 
@@ -413,6 +414,7 @@ def _validation_field(spec: ValidationDataSpec) -> FieldSpec:
     types: dict[str, FieldType] = {"number": "number", "email": "email", "boolean": "boolean"}
     return FieldSpec(
         name=f"vd_{input_name(spec.name)}",
+        data_name=spec.name,
         kind="validation_data",
         attribute=None,
         type=types.get(spec.type, "string"),

@@ -190,7 +190,7 @@ def encoded_data(portal: Portal, post: Any) -> str:
     return value
 
 
-def _user_context_ip(portal: Portal, context: RequestContext) -> str:
+def user_context_ip(portal: Portal, context: RequestContext) -> str:
     # Cognito honours IpAddress only for clients with a secret and the propagation flag (§8).
     snapshot = portal.snapshot
     if snapshot.get("has_secret") and snapshot.get("propagate_user_context") and context.client_ip:
@@ -246,7 +246,7 @@ def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: Request
         username=storable(form.data.get("username", ""), 256),
         attributes={name: storable(value, 2048) for name, value in form.submitted_attributes().items()},
         validation_data_names=[
-            f.name.removeprefix("vd_")
+            f.data_name
             for f in form.spec.fields
             if f.kind == "validation_data" and form.data.get(f.name)
         ],
@@ -278,7 +278,7 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         validation_data=form.validation_data(),
         client_metadata=context.client_metadata,
         analytics_endpoint_id=context.analytics_endpoint_id,
-        ip_address=_user_context_ip(portal, context),
+        ip_address=user_context_ip(portal, context),
         encoded_data=context.encoded_data,
     )
     attempt = _new_attempt(
@@ -450,7 +450,7 @@ def signup_confirm(
             username=username,
             code=code,
             client_metadata=context.client_metadata,
-            ip_address=_user_context_ip(portal, context),
+            ip_address=user_context_ip(portal, context),
             force_alias_creation=force_alias_creation,
         )
     except (
@@ -523,7 +523,7 @@ def signup_resend(
             portal_target(portal),
             username=username,
             client_metadata=context.client_metadata,
-            ip_address=_user_context_ip(portal, context),
+            ip_address=user_context_ip(portal, context),
         )
     except (
         cognito.CognitoError,

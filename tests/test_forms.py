@@ -195,3 +195,10 @@ def test_a_form_class_built_in_one_language_speaks_the_readers_language():
         form.is_valid()
         assert str(form.errors["given_name"][0]) != "This field is required."
         assert str(form.errors["custom_employees"][0]) not in ("", "Enter 1 or more.")
+
+
+def test_validation_data_keeps_its_own_name_even_where_the_input_name_differs():
+    vd = (ValidationDataSpec("org:code", "Organisation code"),)
+    form = make_form({**GOOD, "vd_org_code": "A1"}, validation_fields=vd)
+    assert form.is_valid(), form.errors
+    assert form.validation_data() == [("org:code", "A1")]
