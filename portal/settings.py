@@ -31,7 +31,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "signup.middleware.FramingPolicyMiddleware",
+    "signup.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "signup.middleware.AdminLoginRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -75,7 +76,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://signup")}
+# CACHE_URL (or REDIS_URL) = redis://host:6379/1 for Django's own Redis backend: rate limits, single-use
+# tokens and cached secrets are then shared by every portal process.
+CACHES = {"default": env.cache_url("CACHE_URL", default=env.str("REDIS_URL", default="locmemcache://signup"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -108,12 +111,24 @@ STORAGES = {
     },
 }
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# PORTAL_ENV=production turns on what a public HTTPS deployment needs; each value can still be set alone.
+PRODUCTION = env.str("PORTAL_ENV", default="development") == "production"
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=PRODUCTION) else None
+)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Load balancers probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+# Preload marks every subdomain HTTPS-only in browsers for good: set 0 if the domain is not all yours.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
@@ -146,3 +161,19 @@ SIGNUP_RETENTION_MODE = env.str("SIGNUP_RETENTION_MODE", default="anonymise")
 SIGNUP_RECONCILE_AFTER_MINUTES = env.int("SIGNUP_RECONCILE_AFTER_MINUTES", default=15)
 # How long a confirm-step link stays valid (seconds); Cognito's codes last 24 h.
 SIGNUP_CONFIRM_TOKEN_MAX_AGE = env.int("SIGNUP_CONFIRM_TOKEN_MAX_AGE", default=24 * 3600)
+
+# Abuse: requests allowed per window, per client IP / portal / username ("COUNT/SECONDS"); a portal
+# may set its own. Refused submissions are recorded as `blocked` without calling Cognito.
+SIGNUP_RATE_LIMITS = {
+    "signup_per_ip": env.str("SIGNUP_RATE_SIGNUP_PER_IP", default="10/600"),
+    "signup_per_portal": env.str("SIGNUP_RATE_SIGNUP_PER_PORTAL", default="3000/60"),
+    "confirm_per_username": env.str("SIGNUP_RATE_CONFIRM_PER_USERNAME", default="15/3600"),
+    "resend_per_username": env.str("SIGNUP_RATE_RESEND_PER_USERNAME", default="5/3600"),
+    "admin_login_per_ip": env.str("SIGNUP_RATE_ADMIN_LOGIN_PER_IP", default="10/300"),
+}
+# A form sent sooner than this after it was shown was not filled in by a person.
+SIGNUP_MIN_FILL_SECONDS = env.float("SIGNUP_MIN_FILL_SECONDS", default=2.0)
+# TooManyRequestsException means Cognito did nothing, so SignUp may be tried again: this many
+# times at most, with jittered exponential backoff, within this many seconds in all.
+SIGNUP_THROTTLE_RETRIES = env.int("SIGNUP_THROTTLE_RETRIES", default=3)
+SIGNUP_THROTTLE_BUDGET_SECONDS = env.float("SIGNUP_THROTTLE_BUDGET_SECONDS", default=2.0)

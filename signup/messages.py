@@ -66,6 +66,13 @@ MESSAGES = {
     "alias_exists": _("This email address or phone number already belongs to another account."),
     "resend_not_possible": _("This account cannot receive confirmation codes."),
     "code_resent": _("We sent you a new code."),
+    "form_expired": _("This form has expired. Check the details and send it again."),
+    "blocked_honeypot": _("We could not accept this form. Please try again."),
+    "blocked_too_fast": _("That was quicker than we expected. Check the details and send the form again."),
+    "rate_limited": _(
+        "There were too many sign-ups from your connection in a short time. Please wait a few minutes and "
+        "send the form again; what you typed is kept."
+    ),
     "resend_limit": _(
         "You have asked for several codes in a short time. For your security you can ask for up to five "
         "codes an hour; please try again later."

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import translation
 
 from .embedding import frame_ancestors
@@ -14,31 +15,81 @@ from .embedding import frame_ancestors
 EMBED_PATH = re.compile(r"^/embed/(?P<slug>[-\w]+)/")
 
 
-class FramingPolicyMiddleware:
-    """Who may frame a response: for /embed/<slug>/... the portal's listed sites, for anything else nobody.
+def csp_allow(request: HttpRequest, directive: str, source: str) -> None:
+    """Let this response's policy allow one more source for a directive (see SecurityHeadersMiddleware)."""
+    extra = getattr(request, "csp_extra", None)
+    if extra is None:
+        extra = {}
+        request.csp_extra = extra  # type: ignore[attr-defined]
+    extra.setdefault(directive, []).append(source)
 
-    It sits first in MIDDLEWARE so that error pages (403, 404, 500) carry the policy too: a frame
-    then shows our message instead of the browser's "refused to connect".
+
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=(), interest-cohort=()"
+)
+
+
+class SecurityHeadersMiddleware:
+    """A strict Content-Security-Policy on every response, and who may frame it.
+
+    No inline script anywhere; styles from our files only (admin keeps Django's inline styles).
+    /embed/<slug>/... may be framed by the portal's listed sites, everything else by nobody. It sits
+    first in MIDDLEWARE so that error pages (403, 404, 500) carry the policy too: a frame then shows
+    our message instead of the browser's "refused to connect". Views add sources they need through
+    `request.csp_extra` (e.g. Cognito's threat-protection script, a success redirect's origin).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.csp_extra = {}  # type: ignore[attr-defined]
         response = self.get_response(request)
         match = EMBED_PATH.match(request.path_info)
         if match:
             from .models import Portal
 
             origins = Portal.objects.filter(slug=match["slug"]).values_list("embed_origins", flat=True).first()
-            directive = frame_ancestors(list(origins or []))
+            ancestors = frame_ancestors(list(origins or []))
             # Embed pages carry single-use tokens: never from a cache or the back/forward cache.
             response["Cache-Control"] = "no-store"
         else:
-            directive = "frame-ancestors 'none'"
-        policy = response.get("Content-Security-Policy")
-        response["Content-Security-Policy"] = f"{policy}; {directive}" if policy else directive
+            ancestors = "frame-ancestors 'none'"
+        extra: dict[str, list[str]] = getattr(request, "csp_extra", {})
+        admin = request.path_info.startswith("/admin/")
+        directives = {
+            "default-src": ["'self'"],
+            "script-src": ["'self'", *extra.get("script-src", [])],
+            "style-src": ["'self'", "'unsafe-inline'"] if admin else ["'self'"],
+            "img-src": ["'self'", "data:", "https:"],
+            "connect-src": ["'self'", *extra.get("connect-src", [])],
+            "font-src": ["'self'"],
+            "frame-src": ["'self'"],
+            "form-action": ["'self'", *extra.get("form-action", [])],
+            "object-src": ["'none'"],
+            "base-uri": ["'none'"],
+        }
+        policy = "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+        response["Content-Security-Policy"] = f"{policy}; {ancestors}"
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
+
+
+class AdminLoginRateLimitMiddleware:
+    """Password guessing on the admin login is slowed per client address (settings: admin_login_per_ip)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path_info == "/admin/login/":
+            from .abuse import configured, hit
+            from .services import client_ip
+
+            if not hit("admin-login", client_ip(request.META) or "unknown", configured("admin_login_per_ip")):
+                return render(request, "signup/rate_limited.html", {"admin": True}, status=429)
+        return self.get_response(request)
 
 
 class QueryLanguageMiddleware:

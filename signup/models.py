@@ -73,6 +73,14 @@ class Portal(models.Model):
             "A wildcard covers subdomains but not the domain itself."
         ),
     )
+    rate_limits = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            'This portal\'s own limits as COUNT/SECONDS, e.g. {"signup_per_ip": "5/600", '
+            '"signup_per_portal": "100/60"}; others come from settings.'
+        ),
+    )
     sensitive_attributes = models.JSONField(
         default=list,
         blank=True,
@@ -102,6 +110,7 @@ class Portal(models.Model):
             raise ValidationError({"client_metadata_params": _("A JSON list of parameter names.")})
         self._clean_branding()
         self._clean_embed_origins()
+        self._clean_rate_limits()
         if not isinstance(self.sensitive_attributes, list) or not all(
             isinstance(a, str) for a in self.sensitive_attributes
         ):
@@ -113,6 +122,25 @@ class Portal(models.Model):
 
             if not is_allowed_redirect(self.success_url):
                 raise ValidationError({"success_url": _("This host is not in SIGNUP_REDIRECT_ALLOWED_HOSTS.")})
+
+    def _clean_rate_limits(self) -> None:
+        from .abuse import Limit
+
+        allowed = set(settings.SIGNUP_RATE_LIMITS)
+        if not isinstance(self.rate_limits, dict):
+            raise ValidationError({"rate_limits": _("A JSON object of limits.")})
+        for name, value in self.rate_limits.items():
+            try:
+                if name not in allowed:
+                    raise ValueError(name)
+                Limit.parse(str(value))
+            except ValueError as error:
+                raise ValidationError(
+                    {
+                        "rate_limits": _("%(name)s: use one of %(names)s with COUNT/SECONDS values.")
+                        % {"name": name, "names": ", ".join(sorted(allowed))}
+                    }
+                ) from error
 
     def _clean_embed_origins(self) -> None:
         from .embedding import normalise_origins
@@ -230,6 +258,7 @@ class SignupAttempt(models.Model):
         FAILED = "failed", _("failed")
         UNKNOWN = "unknown", _("unknown")
         INVALID = "invalid", _("invalid")
+        BLOCKED = "blocked", _("blocked")  # refused by the abuse guards; Cognito not called
 
     class Channel(models.TextChoices):
         WEB = "web", _("web page")
@@ -268,6 +297,8 @@ class SignupAttempt(models.Model):
         max_length=255, blank=True, db_index=True, help_text=_("The customer site that framed the form.")
     )
 
+    # One rendered form, one SignUp: a repeated submission finds this attempt instead of calling again.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     # Lower-cased username and attribute values, so operators can search by email or company.
     search_text = models.TextField(blank=True, editable=False)
     anonymised_at = models.DateTimeField(null=True, blank=True, help_text=_("Personal data removed (retention)."))

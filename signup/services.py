@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -147,6 +148,7 @@ class RequestContext:
     page: str = ""  # where the form was: our page URL, or the embedding site's origin
     language: str = ""
     embed_origin: str = ""
+    idempotency_key: str | None = None
 
 
 def client_ip(meta: dict[str, Any]) -> str | None:
@@ -246,9 +248,7 @@ def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: Request
         username=storable(form.data.get("username", ""), 256),
         attributes={name: storable(value, 2048) for name, value in form.submitted_attributes().items()},
         validation_data_names=[
-            f.data_name
-            for f in form.spec.fields
-            if f.kind == "validation_data" and form.data.get(f.name)
+            f.data_name for f in form.spec.fields if f.kind == "validation_data" and form.data.get(f.name)
         ],
         form_errors=errors,
         status=Status.INVALID,
@@ -281,15 +281,21 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         ip_address=user_context_ip(portal, context),
         encoded_data=context.encoded_data,
     )
-    attempt = _new_attempt(
-        portal,
-        context,
-        form,
-        username=call.username,
-        attributes=dict(call.attributes),
-        validation_data_names=[name for name, _ in call.validation_data],
-        status=Status.PENDING,
-    )
+    try:
+        with transaction.atomic():  # a savepoint of its own, committed before Cognito is called
+            attempt = _new_attempt(
+                portal,
+                context,
+                form,
+                idempotency_key=context.idempotency_key,
+                username=call.username,
+                attributes=dict(call.attributes),
+                validation_data_names=[name for name, _ in call.validation_data],
+                status=Status.PENDING,
+            )
+    except IntegrityError:
+        # The same rendered form again (double click, a retried POST): its first attempt answers.
+        return outcome_of(SignupAttempt.objects.get(idempotency_key=context.idempotency_key), form.spec)
     log.info("signup.sending attempt=%s portal=%s", attempt.reference, portal.slug)
     try:
         result = cognito.sign_up(portal_target(portal), call)
@@ -358,6 +364,31 @@ def attempt_event(
 
 def _delivery_detail(delivery: cognito.CodeDelivery | None) -> dict[str, str]:
     return {"medium": delivery.medium, "attribute": delivery.attribute} if delivery else {}
+
+
+PENDING_WAIT_SECONDS = 12.0  # a little more than the read timeout: the first request's answer is coming
+
+
+def outcome_of(attempt: SignupAttempt, spec: FormSpec) -> SubmitOutcome:
+    """What a repeated submission shows: the first one's outcome, waited for while it is pending."""
+    deadline = time.monotonic() + PENDING_WAIT_SECONDS
+    while attempt.status == Status.PENDING and time.monotonic() < deadline:
+        time.sleep(0.2)
+        attempt.refresh_from_db()
+    if attempt.status == Status.PENDING:
+        return SubmitOutcome(attempt, general_error="outcome_unknown")
+    if attempt.status == Status.SUCCEEDED:
+        return SubmitOutcome(attempt, next_step="done" if attempt.user_confirmed else "confirm")
+    mapping = signup_error(
+        attempt.error_code, attempt.error_message, tuple(attempt.portal.snapshot.get("username_attributes") or ())
+    )
+    outcome = SubmitOutcome(attempt, next_step="confirm" if attempt.error_code == "LimitExceededException" else "")
+    target = _field_for(spec, mapping.field)
+    if target:
+        outcome.field_errors[target] = mapping.message_code
+    else:
+        outcome.general_error = mapping.message_code
+    return outcome
 
 
 def _complete(

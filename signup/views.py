@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -17,10 +17,11 @@ from django.utils.http import http_date
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import embedding, services
+from . import embedding, guards, services
 from .branding import theme_css
 from .forms import ConfirmForm, SignupForm, signup_form_class
 from .messages import client_messages, message
+from .middleware import csp_allow
 from .models import Portal, SignupAttempt
 from .redirects import is_allowed_redirect
 from .schema import FormSpec
@@ -143,17 +144,23 @@ def form_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refusal
         return _unavailable(request, portal, reason, embed)
     spec = services.portal_form_spec(portal)
     form_class = signup_form_class(spec)
-    general_error, attempt, event = "", None, ""
+    general_error, attempt, event, status = "", None, "", 200
     if request.method == "POST" and refusal:
         form = form_class(request.POST)
         general_error, event = message(refusal), "error"
     elif request.method == "POST":
         form = form_class(request.POST)
         context = request_context(request, portal, embed)
-        if not form.is_valid():
+        check = guards.submission_check(portal=portal, data=request.POST, context=context)
+        if check.block:
+            guards.attempt_record_blocked(portal=portal, form=form, context=context, reason=check.block)
+            general_error, event = message(check.block), "error"
+            status = 429 if check.block == "rate_limited" else 400
+        elif not form.is_valid():
             services.attempt_record_invalid(portal=portal, form=form, context=context)
             event = "validation_failed"
         else:
+            context = replace(context, idempotency_key=check.key)
             outcome = services.signup_submit(portal=portal, form=form, context=context)
             attempt = outcome.attempt
             if outcome.next_step == "confirm":
@@ -169,8 +176,7 @@ def form_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refusal
     if embed is not None:
         embed = replace(embed, event=event)
     response = render_form_page(request, portal, spec, form, general_error=general_error, attempt=attempt, embed=embed)
-    if refusal:
-        response.status_code = 403
+    response.status_code = 403 if refusal else status
     return response
 
 
@@ -178,9 +184,13 @@ def render_form_page(
     request: HttpRequest, portal: Portal, spec: FormSpec, form: SignupForm, **extra: Any
 ) -> HttpResponse:
     """The sign-up page; the admin's preview renders the same page with preview=True."""
+    if portal.advanced_security:
+        csp_allow(request, "script-src", f"https://amazon-cognito-assets.{portal.region}.amazoncognito.com")
     context = {
         "portal": portal,
         "form": form,
+        "form_token": guards.form_token(),
+        "honeypot_field": guards.HONEYPOT_FIELD,
         "policy_rules": policy_rules(spec, form),
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
@@ -204,6 +214,9 @@ def _finish(
 ) -> HttpResponse:
     # Inside a frame the host page decides where to go next (it hears "confirmed"); we never navigate it.
     if embed is None and portal.success_url and is_allowed_redirect(portal.success_url):
+        # CSP form-action also governs where a form's POST may redirect to.
+        target = urlsplit(portal.success_url)
+        csp_allow(request, "form-action", f"{target.scheme}://{target.netloc}")
         return HttpResponseRedirect(portal.success_url)
     return HttpResponseRedirect(step_url(request, "done", portal, attempt, embed))
 

@@ -2,6 +2,8 @@ import os
 
 import pytest
 from botocore.stub import Stubber
+from django.test import Client
+from django.test.client import MULTIPART_CONTENT
 
 from signup import cognito
 
@@ -39,6 +41,40 @@ def plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def guards_for_tests(settings):
+    """Tests fill forms faster than people and sign up many times from 127.0.0.1; the guards' own
+    tests (test_guards.py) set these back."""
+    settings.SIGNUP_MIN_FILL_SECONDS = 0
+    settings.SIGNUP_RATE_LIMITS = {**settings.SIGNUP_RATE_LIMITS, "signup_per_ip": "10000/60"}
+
+
+class FormClient(Client):
+    """Posts to the sign-up forms carry the form token a browser gets with the page it filled in."""
+
+    def post(self, path, data=None, content_type=MULTIPART_CONTENT, **extra):
+        from signup.guards import form_token
+
+        form_path = path.startswith(("/signup/", "/embed/")) and "/confirm/" not in path
+        if form_path and isinstance(data, dict) and "form_token" not in data:
+            data = {**data, "form_token": form_token()}
+        elif form_path and isinstance(data, str) and "form_token=" not in data:
+            data = f"{data}&form_token={form_token()}"
+        return super().post(path, data, content_type, **extra)
+
+
+@pytest.fixture
+def client():
+    return FormClient()
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    client = FormClient()
+    client.force_login(admin_user)
+    return client
 
 
 @pytest.fixture(autouse=True)

@@ -82,7 +82,7 @@ def test_parents_match_as_browsers_match_frame_ancestors(origin, allowed):
 def test_an_embed_page_may_be_framed_only_by_the_listed_sites_and_ourselves(client):
     make_portal(embed_origins=[HOST])
     response = client.get("/embed/acme/")
-    assert response["Content-Security-Policy"] == f"frame-ancestors 'self' {HOST}"
+    assert ancestors(response) == f"frame-ancestors 'self' {HOST}"
     assert response["Cache-Control"] == "no-store"
 
 
@@ -90,7 +90,7 @@ def test_every_other_page_refuses_all_framing_errors_included(client):
     make_portal(embed_origins=[HOST])
     for url in ("/signup/acme/", "/signup/acme/schema.json", "/admin/login/", "/signup/nope/"):
         response = client.get(url)
-        assert response["Content-Security-Policy"] == "frame-ancestors 'none'", url
+        assert ancestors(response) == "frame-ancestors 'none'", url
         assert response["X-Frame-Options"] == "DENY", url
 
 
@@ -98,8 +98,14 @@ def test_an_embed_error_page_keeps_the_framing_policy(client):
     make_portal(embed_origins=[HOST])
     refused = client.post("/embed/acme/", GOOD)
     assert refused.status_code == 403
-    assert refused["Content-Security-Policy"] == f"frame-ancestors 'self' {HOST}"
-    assert client.get("/embed/nope/")["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert ancestors(refused) == f"frame-ancestors 'self' {HOST}"
+    assert ancestors(client.get("/embed/nope/")) == "frame-ancestors 'self'"
+
+
+def ancestors(response):
+    """The frame-ancestors directive of a response's Content-Security-Policy."""
+    policy = response["Content-Security-Policy"]
+    return next(d.strip() for d in policy.split(";") if d.strip().startswith("frame-ancestors"))
 
 
 def token_of(response):

@@ -191,7 +191,8 @@ def test_schema_json_describes_the_form_in_order(client):
     assert data["password_policy"]["minimum_length"] == 10
     page = client.get("/signup/acme/").content.decode()
     rendered = re.findall(r'<(?:input|select)[^>]* name="([^"]+)"', page)
-    assert [n for n in rendered if n not in ("csrfmiddlewaretoken",)] == names
+    guard_fields = ("csrfmiddlewaretoken", "form_token", "contact_preference_note")
+    assert [n for n in rendered if n not in guard_fields] == names
 
 
 def test_pages_never_500_on_hostile_input(client):
@@ -213,5 +214,7 @@ def test_pages_never_500_on_hostile_input(client):
         == 200
     )
     assert not SignupAttempt.objects.exclude(status="invalid").exists()
-    assert client.post("/signup/acme/", b"\xff\xfe", content_type="application/octet-stream").status_code == 200
-    assert SignupAttempt.objects.filter(status="invalid").count() == 3  # recorded, NUL and all
+    # Not a form at all, so no form token either: refused, and recorded as blocked.
+    assert client.post("/signup/acme/", b"\xff\xfe", content_type="application/octet-stream").status_code == 400
+    assert SignupAttempt.objects.filter(status="invalid").count() == 2  # recorded, NUL and all
+    assert SignupAttempt.objects.get(status="blocked").error_code == "FormExpired"

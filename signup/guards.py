@@ -1,0 +1,92 @@
+"""What stands between a POST and Cognito: a token per rendered form, a honeypot, a minimum fill
+time and rate limits. A submission they stop is recorded as `blocked` and Cognito is not called.
+
+The form token is signed, so it needs no server state: it names the rendered form (the idempotency
+key that makes a repeated POST show the first outcome) and says when the form was shown.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.utils import timezone
+
+from . import abuse
+from .forms import SignupForm
+from .models import Portal, SignupAttempt
+from .services import RequestContext, storable
+
+FORM_TOKEN_SALT = "signup.form.v1"
+FORM_TOKEN_MAX_AGE = 24 * 3600
+HONEYPOT_FIELD = "contact_preference_note"  # a name bots like to fill; people never see the field
+
+
+def form_token() -> str:
+    return signing.dumps({"k": secrets.token_urlsafe(18), "t": time.time()}, salt=FORM_TOKEN_SALT)
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str | None  # the idempotency key of the rendered form, when its token is good
+    block: str = ""  # why the submission is stopped: "" or a message code
+
+
+def _portal_limit(portal: Portal, name: str) -> abuse.Limit:
+    custom = (portal.rate_limits or {}).get(name)
+    if isinstance(custom, str):
+        try:
+            return abuse.Limit.parse(custom)
+        except ValueError:
+            pass  # the model validates; an old bad value falls back to the setting
+    return abuse.configured(name)
+
+
+def submission_check(*, portal: Portal, data: Any, context: RequestContext) -> Check:
+    """The guards, cheapest first. Rate limits count only submissions that got that far."""
+    try:
+        token = signing.loads(str(data.get("form_token", "")), salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE)
+        key, shown_at = str(token["k"]), float(token["t"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return Check(key=None, block="form_expired")
+    if data.get(HONEYPOT_FIELD):
+        return Check(key, "blocked_honeypot")
+    if time.time() - shown_at < settings.SIGNUP_MIN_FILL_SECONDS:
+        return Check(key, "blocked_too_fast")
+    if not abuse.hit("signup-ip", f"{portal.pk}:{context.client_ip}", _portal_limit(portal, "signup_per_ip")):
+        return Check(key, "rate_limited")
+    if not abuse.hit("signup-portal", str(portal.pk), _portal_limit(portal, "signup_per_portal")):
+        return Check(key, "rate_limited")
+    return Check(key)
+
+
+BLOCK_CODES = {
+    "form_expired": "FormExpired",
+    "blocked_honeypot": "Honeypot",
+    "blocked_too_fast": "TooFast",
+    "rate_limited": "RateLimited",
+}
+
+
+def attempt_record_blocked(*, portal: Portal, form: SignupForm, context: RequestContext, reason: str) -> SignupAttempt:
+    """Recorded like any submission (never the password), with why it was stopped."""
+    username = storable(form.data.get("username", ""), 256)
+    attributes = {name: storable(value, 2048) for name, value in form.submitted_attributes().items()}
+    return SignupAttempt.objects.create(
+        portal=portal,
+        channel=context.channel,
+        client_ip=context.client_ip,
+        user_agent=storable(context.user_agent, 512),
+        language=context.language[:8],
+        embed_origin=context.embed_origin[:255],
+        username=username,
+        attributes=attributes,
+        search_text=SignupAttempt.search_text_for(username, attributes),
+        status=SignupAttempt.Status.BLOCKED,
+        error_code=BLOCK_CODES[reason],
+        completed_at=timezone.now(),
+    )

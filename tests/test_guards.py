@@ -1,0 +1,211 @@
+"""Abuse guards, repeated submissions, security headers, probes and deploy checks."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from signup import guards
+from signup.models import SignupAttempt
+from tests.factories import make_portal
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"username": "alice", "password": "Str0ng!Passw0rd", "email": "alice@example.com"}
+DELIVERY = {"Destination": "a***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+
+
+@pytest.fixture
+def browser_like():
+    """A client that sends exactly what the page gave it: no token unless the test adds one."""
+    return Client()
+
+
+def shown_token(client, url="/signup/acme/"):
+    return re.search(r'name="form_token" value="([^"]+)"', client.get(url).content.decode()).group(1)
+
+
+def test_a_repeated_submission_calls_sign_up_once_and_shows_the_first_outcome(browser_like, stub):
+    make_portal()
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1", "CodeDeliveryDetails": DELIVERY})
+    token = shown_token(browser_like)
+    first = browser_like.post("/signup/acme/", {**GOOD, "form_token": token})
+    again = browser_like.post("/signup/acme/", {**GOOD, "form_token": token})
+    assert first.status_code == again.status_code == 302
+    assert "/confirm/" in again["Location"]
+    assert SignupAttempt.objects.count() == 1  # the stub had one answer: a second call would have failed
+
+
+def test_a_repeated_refused_submission_shows_the_same_refusal(browser_like, stub):
+    make_portal()
+    stub.add_client_error(
+        "sign_up", service_error_code="UsernameExistsException", service_message="User already exists"
+    )
+    token = shown_token(browser_like)
+    for _ in range(2):
+        page = browser_like.post("/signup/acme/", {**GOOD, "form_token": token}).content.decode()
+        assert "already registered" in page
+    assert SignupAttempt.objects.count() == 1
+
+
+def test_a_post_without_the_forms_token_is_refused_and_recorded(browser_like):
+    make_portal()
+    response = browser_like.post("/signup/acme/", GOOD)
+    assert response.status_code == 400
+    assert "This form has expired" in response.content.decode()
+    assert 'value="alice@example.com"' in response.content.decode()  # nothing typed is lost
+    assert SignupAttempt.objects.get().error_code == "FormExpired"
+
+
+def test_a_filled_honeypot_is_blocked_without_calling_cognito(browser_like):
+    make_portal()
+    token = shown_token(browser_like)
+    response = browser_like.post("/signup/acme/", {**GOOD, "form_token": token, guards.HONEYPOT_FIELD: "x"})
+    assert response.status_code == 400
+    attempt = SignupAttempt.objects.get()
+    assert (attempt.status, attempt.error_code) == ("blocked", "Honeypot")
+
+
+def test_a_form_sent_faster_than_a_person_could_is_blocked(browser_like, settings):
+    settings.SIGNUP_MIN_FILL_SECONDS = 30
+    make_portal()
+    response = browser_like.post("/signup/acme/", {**GOOD, "form_token": shown_token(browser_like)})
+    assert response.status_code == 400
+    assert SignupAttempt.objects.get().error_code == "TooFast"
+
+
+def test_sign_ups_are_limited_per_address_and_the_portal_may_set_its_own_limit(client, stub, settings):
+    make_portal(rate_limits={"signup_per_ip": "2/600"})
+    for n in range(2):
+        stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": f"s{n}"})
+        assert client.post("/signup/acme/", {**GOOD, "username": f"user{n}"}).status_code == 302
+    third = client.post("/signup/acme/", {**GOOD, "username": "user3"})
+    assert third.status_code == 429
+    assert "too many sign-ups from your connection" in third.content.decode()
+    assert 'value="user3"' in third.content.decode()
+    assert SignupAttempt.objects.filter(status="blocked", error_code="RateLimited").count() == 1
+    other = Client(REMOTE_ADDR="198.51.100.20")
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s9"})
+    assert (
+        other.post("/signup/acme/", {**GOOD, "username": "user9", "form_token": guards.form_token()}).status_code == 302
+    )
+
+
+def test_the_whole_portal_has_a_ceiling_too(stub):
+    make_portal(rate_limits={"signup_per_portal": "1/600"})
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+    assert (
+        Client(REMOTE_ADDR="198.51.100.1")
+        .post("/signup/acme/", {**GOOD, "form_token": guards.form_token()})
+        .status_code
+        == 302
+    )
+    assert (
+        Client(REMOTE_ADDR="198.51.100.2")
+        .post("/signup/acme/", {**GOOD, "form_token": guards.form_token()})
+        .status_code
+        == 429
+    )
+
+
+def test_limits_are_kept_in_the_shared_cache():
+    from django.core.cache import cache
+
+    from signup import abuse
+
+    limit = abuse.Limit(2, 60)
+    assert [abuse.hit("x", "k", limit) for _ in range(3)] == [True, True, False]
+    cache.clear()
+    assert abuse.hit("x", "k", limit)
+
+
+def test_a_bad_portal_limit_is_refused():
+    from django.core.exceptions import ValidationError
+
+    portal = make_portal()
+    portal.rate_limits = {"signup_per_ip": "lots"}
+    with pytest.raises(ValidationError):
+        portal.full_clean()
+
+
+def test_the_admin_login_is_rate_limited(settings):
+    settings.SIGNUP_RATE_LIMITS = {**settings.SIGNUP_RATE_LIMITS, "admin_login_per_ip": "3/300"}
+    client = Client()
+    codes = [client.post("/admin/login/", {"username": "x", "password": "y"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_every_page_has_a_strict_content_security_policy(client):
+    make_portal(advanced_security=True)
+    for url in (
+        "/signup/acme/",
+        "/signup/acme/confirm/",
+        "/signup/acme/done/",
+        "/embed/acme/",
+        "/admin/login/",
+        "/signup/nope/",
+    ):
+        policy = client.get(url)["Content-Security-Policy"]
+        script = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+        assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script, url
+        assert "object-src 'none'" in policy and "base-uri 'none'" in policy, url
+    page = client.get("/signup/acme/")
+    assert "https://amazon-cognito-assets.us-east-1.amazoncognito.com" in page["Content-Security-Policy"]
+    assert "<script>" not in page.content.decode()  # no inline script: only src= and JSON data blocks
+    assert page["Referrer-Policy"] == "same-origin"
+    assert "camera=()" in page["Permissions-Policy"]
+
+
+def test_health_and_readiness_probes(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "cache": "ok"}
+
+
+def test_readiness_fails_when_the_cache_does(client, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["cache"] == "failing"
+
+
+def deploy_check(**env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DEBUG", "PORTAL_ENV"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = deploy_check(
+        PORTAL_ENV="production",
+        SECRET_KEY="x" * 20 + "Kq8#p2!vZ" * 6,
+        ALLOWED_HOSTS="signup.example.com",
+        DATABASE_URL="sqlite:////tmp/deploy-check.sqlite3",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_refuses_the_development_key():
+    result = deploy_check(PORTAL_ENV="production", ALLOWED_HOSTS="signup.example.com")
+    assert result.returncode != 0 and "security.W009" in result.stdout + result.stderr
+
+
+def test_the_guards_add_no_noticeable_wait_for_people(browser_like, settings, stub):
+    settings.SIGNUP_MIN_FILL_SECONDS = 0.2
+    make_portal()
+    token = shown_token(browser_like)
+    time.sleep(0.25)
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+    assert browser_like.post("/signup/acme/", {**GOOD, "form_token": token}).status_code == 302
