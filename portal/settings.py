@@ -134,7 +134,8 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "signup.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "loggers": {
         "signup": {"handlers": ["console"], "level": env.str("SIGNUP_LOG_LEVEL", default="INFO")},
         "django.request": {"handlers": ["console"], "level": "ERROR"},

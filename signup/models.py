@@ -73,6 +73,13 @@ class Portal(models.Model):
             "A wildcard covers subdomains but not the domain itself."
         ),
     )
+    hide_existing_accounts = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Answer a taken username like a new one (no one learns which accounts exist). Only for app "
+            "clients with a secret: without one, anybody can ask Cognito directly."
+        ),
+    )
     rate_limits = models.JSONField(
         default=dict,
         blank=True,

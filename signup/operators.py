@@ -7,7 +7,6 @@ per row whether it worked, so admin can report counts and errors without the AWS
 from __future__ import annotations
 
 import csv
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,12 +16,11 @@ from django.core.cache import cache
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from . import cognito
+from . import cognito, logs
 from .models import AttemptEvent, Portal, SignupAttempt
 from .schema import snapshot_from_descriptions
 from .services import attempt_event, portal_target
 
-log = logging.getLogger("signup")
 Status = SignupAttempt.Status
 Kind = AttemptEvent.Kind
 NETWORK_ERRORS = (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer, cognito.SecretUnavailable)
@@ -368,5 +366,5 @@ def iter_results(results: Iterable[RowResult]) -> tuple[int, list[str]]:
             ok += 1
         else:
             errors.append(f"{result.attempt.username or result.attempt.short_reference}: {result.note}")
-    log.info("operators.batch ok=%d failed=%d", ok, len(errors))
+    logs.event("operators.batch", ok=ok, failed=len(errors))
     return ok, errors

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import random
 import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,13 +25,12 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import get_language
 
-from . import cognito
+from . import cognito, logs
 from .forms import SignupForm
 from .messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, message, signup_error
 from .models import AttemptEvent, Portal, SignupAttempt
 from .schema import ConsentSpec, FormSpec, Override, ValidationDataSpec, form_spec, snapshot_from_descriptions
 
-log = logging.getLogger("signup")
 Status = SignupAttempt.Status
 
 MAX_CLIENT_METADATA_PARAMS = 10
@@ -59,7 +59,7 @@ def portal_sync(*, portal: Portal) -> Portal:
     portal.snapshot = snapshot_from_descriptions(pool, client)
     portal.synced_at = timezone.now()
     portal.save(update_fields=["snapshot", "synced_at"])
-    log.info("portal.synced portal=%s attributes=%d", portal.slug, len(portal.snapshot["attributes"]))
+    logs.event("portal.synced", portal=portal.slug, attributes=len(portal.snapshot["attributes"]))
     return portal
 
 
@@ -254,7 +254,7 @@ def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: Request
         status=Status.INVALID,
         completed_at=timezone.now(),
     )
-    log.info("signup.invalid attempt=%s portal=%s fields=%s", attempt.reference, portal.slug, sorted(errors))
+    logs.event("signup.invalid", attempt=attempt.reference, portal=portal.slug, fields=sorted(errors))
     return attempt
 
 
@@ -296,12 +296,19 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
     except IntegrityError:
         # The same rendered form again (double click, a retried POST): its first attempt answers.
         return outcome_of(SignupAttempt.objects.get(idempotency_key=context.idempotency_key), form.spec)
-    log.info("signup.sending attempt=%s portal=%s", attempt.reference, portal.slug)
+    logs.event("signup.sending", attempt=attempt.reference, portal=portal.slug)
     try:
-        result = cognito.sign_up(portal_target(portal), call)
+        result = sign_up_with_backoff(portal_target(portal), call, attempt)
     except cognito.CognitoError as error:
         mapping = signup_error(error.code, error.message, tuple(portal.snapshot.get("username_attributes") or ()))
         _complete(attempt, mapping.status, error.code, error.message, error.request_id, error.latency_ms)
+        if error.code == "UsernameExistsException":
+            earlier = _created_by_an_earlier_unknown_attempt(portal, attempt)
+            if earlier is not None:
+                return SubmitOutcome(earlier, next_step="confirm")
+            if portal.hide_existing_accounts and portal.snapshot.get("has_secret"):
+                # The same answer as for a new account: nobody learns which usernames exist.
+                return SubmitOutcome(attempt, next_step="confirm")
         outcome = SubmitOutcome(attempt)
         target_field = _field_for(form.spec, mapping.field)
         if target_field:
@@ -321,7 +328,7 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         _complete(attempt, Status.UNKNOWN, error.code, str(error)[:500], "", error.latency_ms)
         return SubmitOutcome(attempt, general_error="outcome_unknown")
     except Exception as error:  # a bug of ours or the SDK's must still not cost the visitor a 500
-        log.exception("signup.error attempt=%s portal=%s", attempt.reference, portal.slug)
+        logs.event("signup.error", level=logging.ERROR, exc_info=True, attempt=attempt.reference, portal=portal.slug)
         _complete(attempt, Status.UNKNOWN, type(error).__name__, "", "", None)
         return SubmitOutcome(attempt, general_error="outcome_unknown")
 
@@ -342,7 +349,7 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         confirmed_at=timezone.now() if result.user_confirmed else None,
     )
     attempt.refresh_from_db()
-    log.info("signup.succeeded attempt=%s portal=%s latency_ms=%d", attempt.reference, portal.slug, result.latency_ms)
+    logs.event("signup.succeeded", attempt=attempt.reference, portal=portal.slug, latency_ms=result.latency_ms)
     return SubmitOutcome(attempt, next_step="done" if result.user_confirmed else "confirm")
 
 
@@ -364,6 +371,64 @@ def attempt_event(
 
 def _delivery_detail(delivery: cognito.CodeDelivery | None) -> dict[str, str]:
     return {"medium": delivery.medium, "attribute": delivery.attribute} if delivery else {}
+
+
+def sign_up_with_backoff(target: cognito.Target, call: cognito.SignUpCall, attempt: SignupAttempt) -> Any:
+    """SignUp, tried again only after TooManyRequestsException (Cognito did nothing then), with full-jitter
+    exponential backoff, a few times, within a time budget. Every other error goes straight back: a 500
+    may have created the user, and a blind retry would meet UsernameExistsException (reference §5)."""
+    deadline = time.monotonic() + settings.SIGNUP_THROTTLE_BUDGET_SECONDS
+    for retry in range(settings.SIGNUP_THROTTLE_RETRIES + 1):
+        try:
+            return cognito.sign_up(target, call)
+        except cognito.CognitoError as error:
+            delay = random.uniform(0, min(1.0, 0.1 * 2**retry))
+            if (
+                error.code != "TooManyRequestsException"
+                or retry == settings.SIGNUP_THROTTLE_RETRIES
+                or time.monotonic() + delay > deadline
+            ):
+                raise
+            attempt_event(
+                attempt, AttemptEvent.Kind.SIGNUP, ok=False, error_code=error.code, detail={"retry": retry + 1}
+            )
+            logs.event("signup.throttled", attempt=attempt.reference, retry=retry + 1, delay_ms=round(delay * 1000))
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _created_by_an_earlier_unknown_attempt(portal: Portal, attempt: SignupAttempt) -> SignupAttempt | None:
+    """A retry after an unanswered SignUp meets UsernameExistsException: was that user ours all along?
+
+    Only an earlier `unknown` attempt for the same username (within a day) qualifies, and only if Cognito
+    says the user is still UNCONFIRMED; then the earlier attempt did create it and is settled as such.
+    """
+    lookup = "username" if portal.snapshot.get("case_sensitive", True) else "username__iexact"
+    earlier = (
+        SignupAttempt.objects.filter(
+            portal=portal,
+            status=Status.UNKNOWN,
+            created_at__gte=timezone.now() - timedelta(days=1),
+            **{lookup: attempt.username},
+        )
+        .exclude(pk=attempt.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    if earlier is None:
+        return None
+    try:
+        user = cognito.admin_get_user(portal_target(portal), attempt.username)
+    except (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer):
+        return None
+    if user.status != "UNCONFIRMED":
+        return None
+    SignupAttempt.objects.filter(pk=earlier.pk).update(
+        status=Status.SUCCEEDED, user_sub=earlier.user_sub or user.sub, user_confirmed=False
+    )
+    attempt_event(earlier, AttemptEvent.Kind.RECONCILE, ok=True, detail={"found": True, "status": user.status})
+    earlier.refresh_from_db()
+    return earlier
 
 
 PENDING_WAIT_SECONDS = 12.0  # a little more than the read timeout: the first request's answer is coming
@@ -404,7 +469,7 @@ def _complete(
     )
     attempt.refresh_from_db()
     attempt_event(attempt, AttemptEvent.Kind.SIGNUP, ok=False, error_code=code, detail={"status": status})
-    log.info("signup.%s attempt=%s portal=%s code=%s", status, attempt.reference, attempt.portal.slug, code)
+    logs.event(f"signup.{status}", attempt=attempt.reference, portal=attempt.portal.slug, code=code)
 
 
 # --- Confirming and resending ------------------------------------------------------------------
@@ -491,18 +556,14 @@ def signup_confirm(
         cognito.SecretUnavailable,
     ) as error:
         attempt_event(attempt, AttemptEvent.Kind.CONFIRM, ok=False, error_code=getattr(error, "code", "Error"))
-        log.info(
-            "signup.confirm_failed attempt=%s code=%s",
-            attempt and attempt.reference,
-            getattr(error, "code", type(error).__name__),
-        )
+        logs.event("signup.confirm_failed", attempt=attempt and attempt.reference, code=getattr(error, "code", "Error"))
         if _is_already_confirmed(error):
             _mark_confirmed(attempt)
             return _with_error(StepOutcome(True, "already_confirmed", already_confirmed=True), error)
         return _with_error(_map_step_error(error, CONFIRM_ERRORS), error)
     _mark_confirmed(attempt)
     attempt_event(attempt, AttemptEvent.Kind.CONFIRM, ok=True)
-    log.info("signup.confirmed attempt=%s portal=%s", attempt and attempt.reference, portal.slug)
+    logs.event("signup.confirmed", attempt=attempt and attempt.reference, portal=portal.slug)
     return StepOutcome(True)
 
 
@@ -563,11 +624,7 @@ def signup_resend(
         cognito.SecretUnavailable,
     ) as error:
         attempt_event(attempt, AttemptEvent.Kind.RESEND, ok=False, error_code=getattr(error, "code", "Error"))
-        log.info(
-            "signup.resend_failed attempt=%s code=%s",
-            attempt and attempt.reference,
-            getattr(error, "code", type(error).__name__),
-        )
+        logs.event("signup.resend_failed", attempt=attempt and attempt.reference, code=getattr(error, "code", "Error"))
         if isinstance(error, cognito.CognitoError) and "already confirmed" in error.message:
             _mark_confirmed(attempt)
             return _with_error(StepOutcome(True, "already_confirmed", already_confirmed=True), error)
@@ -581,5 +638,5 @@ def signup_resend(
             code_delivery=result.code_delivery.as_json() if result.code_delivery else attempt.code_delivery,
         )
     attempt_event(attempt, AttemptEvent.Kind.RESEND, ok=True, detail=_delivery_detail(result.code_delivery))
-    log.info("signup.resent attempt=%s portal=%s", attempt and attempt.reference, portal.slug)
+    logs.event("signup.resent", attempt=attempt and attempt.reference, portal=portal.slug)
     return StepOutcome(True, code_delivery=result.code_delivery)

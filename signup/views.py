@@ -244,6 +244,8 @@ def confirm_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refu
         resend="resend" in request.POST,
     )
     delivery: dict[str, Any] = dict(attempt.code_delivery) if attempt else {}
+    if portal.hide_existing_accounts:
+        delivery = {}  # where a code went would tell a new account from a taken username
     if request.method == "POST" and refusal:
         error = message(refusal)
     elif request.method == "POST" and form.is_valid():
