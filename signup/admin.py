@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import cognito, embedding, operators, services
+from .dashboard import dashboard_view
 from .forms import signup_form_class
 from .models import AttemptEvent, FieldOverride, FieldTranslation, Portal, SignupAttempt, StuckUser, ValidationDataField
 from .views import render_form_page
@@ -338,7 +339,13 @@ class SignupAttemptAdmin(ReadOnlyAttemptAdmin):
 
     def get_urls(self) -> list[Any]:
         export = self.admin_site.admin_view(self.export_view)
-        return [path("export.csv", export, name="signup_signupattempt_export"), *super().get_urls()]
+        dashboard = self.admin_site.admin_view(dashboard_view)
+        # Before super(): its "<path:object_id>/" catch-all would take these.
+        return [
+            path("export.csv", export, name="signup_signupattempt_export"),
+            path("dashboard/", dashboard, name="signup_signupattempt_dashboard"),
+            *super().get_urls(),
+        ]
 
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """The attempts the changelist shows (same filters, search and dates), as CSV, streamed."""
