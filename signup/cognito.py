@@ -184,7 +184,19 @@ def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], i
     ) as error:
         raise CognitoNoAnswer(str(error), round((time.perf_counter() - started) * 1000)) from error
     latency = round((time.perf_counter() - started) * 1000)
+    _check_shape(client, operation, response, latency)
     return response, latency
+
+
+def _check_shape(client: Any, operation: str, response: dict[str, Any], latency: int) -> None:
+    """botocore turns a 200 whose body is not JSON into {"message": body}; for ConfirmSignUp, whose answer
+    is {}, that would pass for success. Any key the operation's output does not have means garbage."""
+    api_name = client.meta.method_to_api_mapping.get(operation, operation)
+    output = client.meta.service_model.operation_model(api_name).output_shape
+    allowed = set(output.members) if output is not None else set()
+    unexpected = set(response) - allowed - {"ResponseMetadata"}
+    if unexpected:
+        raise CognitoNoAnswer(f"{api_name}: unexpected answer ({', '.join(sorted(unexpected))})", latency)
 
 
 def describe(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -145,3 +145,14 @@ def test_confirm_and_resend_send_the_hash_of_their_own_username(stub):
     cognito.confirm_sign_up(TARGET, username="carol", code="123456")
     result = cognito.resend_confirmation_code(TARGET, username="carol", client_metadata={"a": "b"})
     assert result.code_delivery == cognito.CodeDelivery("c***@e***", "EMAIL", "email")
+
+
+def test_an_answer_that_is_not_the_operations_shape_is_no_answer(stub):
+    # botocore turns a 200 with an HTML body into {"message": ...}; ConfirmSignUp's real answer is {}.
+    client = cognito.client_for("us-east-1", None, public=True)
+    stub.deactivate()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client, "confirm_sign_up", lambda **kwargs: {"message": "<html>oops</html>"})
+        with pytest.raises(cognito.CognitoNoAnswer, match="unexpected answer"):
+            cognito.confirm_sign_up(TARGET, username="carol", code="123456")
+    stub.activate()

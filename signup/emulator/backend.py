@@ -63,6 +63,10 @@ def _all_pools() -> Iterator[CognitoIdpUserPool]:
             yield from list(backend.user_pools.values())
 
 
+def find_pool(pool_id: str) -> CognitoIdpUserPool | None:
+    return next((pool for pool in _all_pools() if pool.id == pool_id), None)
+
+
 def find_app_client(client_id: str) -> tuple[CognitoIdpUserPool, CognitoIdpUserPoolClient]:
     for pool in _all_pools():
         client = pool.clients.get(client_id)
@@ -177,6 +181,20 @@ def _alias_verified(user: CognitoIdpUser, attribute: str) -> bool:
 
 def _users(pool: CognitoIdpUserPool) -> list[CognitoIdpUser]:
     return list(pool.users.values())
+
+
+def describe_users(pool: CognitoIdpUserPool) -> list[dict[str, Any]]:
+    """Every user of the pool in one list (ListUsers pages by 60), for load tests to count."""
+    return [
+        {
+            "username": user.username,
+            "status": status_of(user),
+            "enabled": user.enabled,
+            "attributes": dict(user.attribute_lookup),
+            "created_at": user.create_date.isoformat(),
+        }
+        for user in _users(pool)
+    ]
 
 
 def username_taken(pool: CognitoIdpUserPool, rules: PoolRules, username: str) -> bool:

@@ -27,6 +27,19 @@ Operation = Callable[[dict[str, Any], EmulatorState], dict[str, Any]]
 
 
 def sign_up(request: dict[str, Any], state: EmulatorState) -> dict[str, Any]:
+    return _sign_up(request, state, deliver=True)
+
+
+def sign_up_without_delivery(request: dict[str, Any], state: EmulatorState) -> dict[str, Any]:
+    """SignUp once the pool's message quota is spent: the user is stored UNCONFIRMED, no code goes out.
+
+    Real Cognito then answers LimitExceededException although the user exists (reference §5);
+    the fault injector (faults.py, limit_after_create) sends that answer instead of this one.
+    """
+    return _sign_up(request, state, deliver=False)
+
+
+def _sign_up(request: dict[str, Any], state: EmulatorState, *, deliver: bool) -> dict[str, Any]:
     rules.check_request_shape(
         request, (CLIENT_ID, SECRET_HASH, USERNAME, PASSWORD), ("UserAttributes", "ValidationData")
     )
@@ -46,7 +59,7 @@ def sign_up(request: dict[str, Any], state: EmulatorState) -> dict[str, Any]:
     )
     response: dict[str, Any] = {"UserConfirmed": False, "UserSub": user.id}
     delivery = rules.delivery_attribute(pool_rules, user.attribute_lookup)
-    if delivery is not None:
+    if delivery is not None and deliver:
         sent = _send_code(state, user, delivery, client_rules.id)
         response["CodeDeliveryDetails"] = _delivery_details(sent)
     return response
