@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import translation
 
@@ -89,6 +90,28 @@ class AdminLoginRateLimitMiddleware:
 
             if not hit("admin-login", client_ip(request.META) or "unknown", configured("admin_login_per_ip")):
                 return render(request, "signup/rate_limited.html", {"admin": True}, status=429)
+        return self.get_response(request)
+
+
+ACCEPTED_CHARSETS = {"utf-8", "ascii", "latin-1", "iso8859-15", "cp1252"}
+
+
+class RequestCharsetMiddleware:
+    """A body declared in a charset no browser sends (rot13, punycode, ...) is refused with a 400 before
+    Django tries to decode it: some codecs raise errors that Django does not expect."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        charset = (request.content_params or {}).get("charset") if request.method == "POST" else None
+        if charset:
+            try:
+                name = codecs.lookup(charset).name
+            except LookupError:
+                name = ""
+            if name not in ACCEPTED_CHARSETS:
+                return HttpResponseBadRequest("Send the form as UTF-8.", content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 
 

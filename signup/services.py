@@ -163,9 +163,12 @@ def client_ip(meta: dict[str, Any]) -> str | None:
             candidate = forwarded[-hops]
     for value in (candidate, remote):
         try:
-            return str(ipaddress.ip_address(value))
+            address = ipaddress.ip_address(value)
         except ValueError:
             continue
+        # A zone index (fe80::1%eth0) is local to the proxy's host, not the visitor's address.
+        if getattr(address, "scope_id", None) is None:
+            return str(address)
     return None
 
 

@@ -209,3 +209,25 @@ def test_the_guards_add_no_noticeable_wait_for_people(browser_like, settings, st
     time.sleep(0.25)
     stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
     assert browser_like.post("/signup/acme/", {**GOOD, "form_token": token}).status_code == 302
+
+
+@pytest.mark.parametrize("charset", ["rot13", "punycode", "idna", "no-such-charset"])
+def test_a_body_in_a_charset_no_browser_sends_is_refused_not_crashed_on(client, charset):
+    make_portal()
+    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+    response = client.generic("POST", "/signup/acme/", b"username=a%3Db", content_type=content_type)
+    assert response.status_code == 400
+
+
+def test_a_scoped_ipv6_address_is_not_recorded_as_the_visitors(settings):
+    from signup.services import client_ip
+
+    settings.SIGNUP_TRUSTED_PROXY_COUNT = 1
+    assert client_ip({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "fe80::1%eth0"}) == "10.0.0.1"
+    assert client_ip({"REMOTE_ADDR": "fe80::1%eth0"}) is None
+
+
+def test_the_confirm_form_takes_only_usernames_cognito_would(client):
+    make_portal()
+    page = client.post("/signup/acme/confirm/", {"username": "\u00adalice", "code": "123456"}).content.decode()
+    assert "cannot contain spaces or invisible characters" in page
