@@ -123,7 +123,8 @@ SIGNUP_ERRORS: dict[str, ErrorMapping] = {
     "InvalidSmsRoleTrustRelationshipException": ErrorMapping("failed", "not_available"),
     "InvalidEmailRoleAccessPolicyException": ErrorMapping("failed", "not_available"),
     "TooManyRequestsException": ErrorMapping("failed", "try_again"),
-    "InternalErrorException": ErrorMapping("failed", "try_again"),
+    # A 500 may come after the user was created (§5): whether it exists is for reconciliation to find out.
+    "InternalErrorException": ErrorMapping("unknown", "outcome_unknown"),
     # The user may already exist, UNCONFIRMED, when a sending quota was hit (§1.2): not a plain failure.
     "LimitExceededException": ErrorMapping("unknown", "code_limit"),
 }
