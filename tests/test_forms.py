@@ -204,7 +204,8 @@ def test_validation_data_keeps_its_own_name_even_where_the_input_name_differs():
     assert form.validation_data() == [("org:code", "A1")]
 
 
-@pytest.mark.parametrize("address", ['"\x01"@example.com', '"@"@example.com', '"\\ "@example.com', "ann@localhost",
-                                     "a b@example.com"])
+@pytest.mark.parametrize(
+    "address", ['"\x01"@example.com', '"@"@example.com', '"\\ "@example.com', "ann@localhost", "a b@example.com"]
+)
 def test_addresses_only_mail_servers_accept_are_refused(address):
     assert errors_of(make_form({**GOOD, "email": address})) == {"email": ["invalid"]}
