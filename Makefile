@@ -9,7 +9,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint check test-sqlite test-postgres services browser awscli clean
+.PHONY: demo test lint check test-sqlite test-postgres services browser awscli clean loadtest
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test-postgres: $(VENV)/.installed services awscli
 		$(VENV)/bin/pytest -m "not browser"
 
 test: lint check test-sqlite test-postgres
+
+# 2000 sign-ups, 64 clients, 5% Cognito faults, on loopback (loadtest/README.md); LOADTEST_ARGS="--signups 500".
+loadtest: $(VENV)/.installed services
+	$(PY) loadtest/run.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3* staticfiles test-artifacts
