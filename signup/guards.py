@@ -14,12 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.utils import timezone
 
 from . import abuse
 from .forms import SignupForm
 from .models import Portal, SignupAttempt
-from .services import RequestContext, storable
+from .services import RequestContext, attempt_record_refused
 
 FORM_TOKEN_SALT = "signup.form.v1"
 FORM_TOKEN_MAX_AGE = 24 * 3600
@@ -73,20 +72,7 @@ BLOCK_CODES = {
 
 
 def attempt_record_blocked(*, portal: Portal, form: SignupForm, context: RequestContext, reason: str) -> SignupAttempt:
-    """Recorded like any submission (never the password), with why it was stopped."""
-    username = storable(form.data.get("username", ""), 256)
-    attributes = {name: storable(value, 2048) for name, value in form.submitted_attributes().items()}
-    return SignupAttempt.objects.create(
-        portal=portal,
-        channel=context.channel,
-        client_ip=context.client_ip,
-        user_agent=storable(context.user_agent, 512),
-        language=context.language[:8],
-        embed_origin=context.embed_origin[:255],
-        username=username,
-        attributes=attributes,
-        search_text=SignupAttempt.search_text_for(username, attributes),
-        status=SignupAttempt.Status.BLOCKED,
-        error_code=BLOCK_CODES[reason],
-        completed_at=timezone.now(),
+    """Recorded like any refused submission, with why it was stopped."""
+    return attempt_record_refused(
+        portal=portal, form=form, context=context, status=SignupAttempt.Status.BLOCKED, error_code=BLOCK_CODES[reason]
     )

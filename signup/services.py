@@ -216,7 +216,8 @@ class SubmitOutcome:
 
 
 def _new_attempt(portal: Portal, context: RequestContext, form: SignupForm, **values: Any) -> SignupAttempt:
-    consented = form.spec.consent is not None and bool(form.cleaned_data.get("consent"))
+    # A form the guards stopped was never validated, so it has no cleaned_data (and gave no consent).
+    consented = form.spec.consent is not None and bool(getattr(form, "cleaned_data", {}).get("consent"))
     values["search_text"] = SignupAttempt.search_text_for(values.get("username", ""), values.get("attributes", {}))
     return SignupAttempt.objects.create(
         portal=portal,
@@ -241,21 +242,33 @@ def storable(value: object, limit: int) -> str:
     return text
 
 
-def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: RequestContext) -> SignupAttempt:
-    """A submission the form refused: recorded as typed (never the password), Cognito not called."""
-    errors = {name: [e.code or "invalid" for e in errs.as_data()] for name, errs in form.errors.items()}
-    attempt = _new_attempt(
+def attempt_record_refused(
+    *, portal: Portal, form: SignupForm, context: RequestContext, **outcome: Any
+) -> SignupAttempt:
+    """A submission stopped before Cognito (by the form or a guard): recorded as typed, never the password."""
+    return _new_attempt(
         portal,
         context,
         form,
         username=storable(form.data.get("username", ""), 256),
         attributes={name: storable(value, 2048) for name, value in form.submitted_attributes().items()},
+        completed_at=timezone.now(),
+        **outcome,
+    )
+
+
+def attempt_record_invalid(*, portal: Portal, form: SignupForm, context: RequestContext) -> SignupAttempt:
+    """A submission the form refused: Cognito not called."""
+    errors = {name: [e.code or "invalid" for e in errs.as_data()] for name, errs in form.errors.items()}
+    attempt = attempt_record_refused(
+        portal=portal,
+        form=form,
+        context=context,
         validation_data_names=[
             f.data_name for f in form.spec.fields if f.kind == "validation_data" and form.data.get(f.name)
         ],
         form_errors=errors,
         status=Status.INVALID,
-        completed_at=timezone.now(),
     )
     logs.event("signup.invalid", attempt=attempt.reference, portal=portal.slug, fields=sorted(errors))
     return attempt
@@ -406,13 +419,12 @@ def _created_by_an_earlier_unknown_attempt(portal: Portal, attempt: SignupAttemp
     Only an earlier `unknown` attempt for the same username (within a day) qualifies, and only if Cognito
     says the user is still UNCONFIRMED; then the earlier attempt did create it and is settled as such.
     """
-    lookup = "username" if portal.snapshot.get("case_sensitive", True) else "username__iexact"
     earlier = (
         SignupAttempt.objects.filter(
             portal=portal,
             status=Status.UNKNOWN,
             created_at__gte=timezone.now() - timedelta(days=1),
-            **{lookup: attempt.username},
+            **username_filter(portal, attempt.username),
         )
         .exclude(pk=attempt.pk)
         .order_by("-created_at")
@@ -498,10 +510,14 @@ def same_username(portal: Portal, a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
+def username_filter(portal: Portal, username: str) -> dict[str, str]:
+    """The attempt lookup that finds this username as Cognito would in this pool (§3.5)."""
+    return {"username" if portal.snapshot.get("case_sensitive", True) else "username__iexact": username}
+
+
 def latest_attempt_for(portal: Portal, username: str) -> SignupAttempt | None:
-    lookup = "username" if portal.snapshot.get("case_sensitive", True) else "username__iexact"
     return (
-        SignupAttempt.objects.filter(portal=portal, status=Status.SUCCEEDED, **{lookup: username})
+        SignupAttempt.objects.filter(portal=portal, status=Status.SUCCEEDED, **username_filter(portal, username))
         .order_by("-created_at")
         .first()
     )
