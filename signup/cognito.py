@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import threading
 import time
@@ -147,10 +148,24 @@ def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
             else:
                 config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, **_timeouts())
             session = boto3.session.Session()
-            _clients[key] = session.client(
-                "cognito-idp", region_name=region, endpoint_url=endpoint_url or None, config=config
-            )
+            client = session.client("cognito-idp", region_name=region, endpoint_url=endpoint_url or None, config=config)
+            client.meta.events.register("before-parse.cognito-identity-provider", _refuse_garbled_success)
+            _clients[key] = client
         return _clients[key]
+
+
+def _refuse_garbled_success(response_dict: dict[str, Any], **_: Any) -> None:
+    """Every Cognito answer is a JSON object. botocore parses a 2xx body that is not one into an empty
+    result, which for ConfirmSignUp ({}) would pass for success; make it a parse error instead."""
+    if not 200 <= response_dict.get("status_code", 0) < 300:
+        return
+    body = response_dict.get("body") or b""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise botocore.parsers.ResponseParserError("Cognito answered 2xx with a body that is not a JSON object")
 
 
 def forget_clients() -> None:

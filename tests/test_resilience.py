@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from signup import cognito
+from signup import cognito, services
 from signup.logs import JsonFormatter
 from signup.models import AttemptEvent, SignupAttempt
 from tests.conftest import CLIENT_SECRET
@@ -148,3 +148,39 @@ def test_throttle_events_are_part_of_the_story(client, stub):
     client.post("/signup/acme/", GOOD)
     kinds = list(AttemptEvent.objects.values_list("kind", "ok"))
     assert kinds == [("signup", False), ("signup", True)]
+
+
+def set_faults(emulator, **plan):
+    import requests
+
+    requests.post(f"{emulator}/_faults", json=plan, timeout=5).raise_for_status()
+
+
+@pytest.mark.parametrize("operation", ["ConfirmSignUp", "ResendConfirmationCode"])
+def test_a_garbled_success_answer_is_no_answer_not_success(emulator, demo_pool, demo_portal, operation):
+    # botocore alone parses a 200 whose body is not JSON into {}: ConfirmSignUp's success.
+    public_sign_up(emulator, demo_pool, "alice")
+    set_faults(emulator, rate=1, kinds=["garbage"], operations=[operation])
+    target = services.portal_target(demo_portal)
+    try:
+        with pytest.raises(cognito.CognitoNoAnswer, match="not a JSON object"):
+            if operation == "ConfirmSignUp":
+                cognito.confirm_sign_up(target, username="alice", code="123456")
+            else:
+                cognito.resend_confirmation_code(target, username="alice")
+    finally:
+        set_faults(emulator, rate=0)
+
+
+def test_a_garbled_confirmation_shows_a_retry_and_records_no_confirmation(client, emulator, demo_portal):
+    confirm_url = client.post("/signup/demo/", PERSON)["Location"]
+    set_faults(emulator, rate=1, kinds=["garbage"], operations=["ConfirmSignUp"])
+    try:
+        page = client.post(confirm_url, {"username": "alice", "code": "123456"})
+    finally:
+        set_faults(emulator, rate=0)
+    assert page.status_code == 200
+    assert "try again" in page.content.decode().lower()
+    attempt = SignupAttempt.objects.get()
+    assert attempt.confirmed_at is None and not attempt.user_confirmed
+    assert AttemptEvent.objects.filter(attempt=attempt, kind="confirm", ok=True).count() == 0
