@@ -9,7 +9,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
-keepalive = 5
+# Seconds an idle kept-alive connection stays open. Above the load balancer's idle timeout (60 s on an AWS
+# ALB by default), so the balancer, not gunicorn, closes idle connections: gunicorn closing one just as the
+# balancer sends a request on it resets that request (a 502 to the visitor).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 accesslog = "-"
 # The access log must never carry query strings with personal data; method, path and status only.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

@@ -193,8 +193,8 @@ class Traffic:
     ) -> requests.Response | None:
         """One request to the next portal, re-sent once if a kept-alive connection was reset unanswered.
 
-        gunicorn's gthread worker closes a kept-alive connection once its keepalive (5 s) has run out, even
-        when a request has just arrived on it; the request is never read and the client sees a reset.
+        gunicorn's gthread worker closes a kept-alive connection once its keepalive has run out, even when a
+        request has just arrived on it; the request is never read and the client sees a reset.
         Browsers re-send a request whose reused connection fails before any answer, so these clients do
         too, and every such reset is counted. Any other failure, or a second reset, is no answer.
         """
