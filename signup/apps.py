@@ -7,4 +7,9 @@ class SignupConfig(AppConfig):
     verbose_name = _("Cognito sign-up")
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .middleware import set_aside_unusable_charset
+
+        request_started.connect(set_aside_unusable_charset, dispatch_uid="signup.set_aside_unusable_charset")

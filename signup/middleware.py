@@ -5,11 +5,13 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.http import parse_header_parameters
 
 from .embedding import frame_ancestors
 
@@ -94,24 +96,45 @@ class AdminLoginRateLimitMiddleware:
 
 
 ACCEPTED_CHARSETS = {"utf-8", "ascii", "latin-1", "iso8859-15", "cp1252"}
+REFUSED_CHARSET = "signup.refused_charset"
+
+
+def set_aside_unusable_charset(environ: dict[str, Any], **_: Any) -> None:
+    """request_started receiver: take a charset no browser sends out of CONTENT_TYPE, noted in the environ.
+
+    Django adopts any charset `codecs` knows while it builds the request, before any middleware runs, and
+    decodes the query string with it: rot13 or punycode there is an exception, and the visitor a 500.
+    Without it Django decodes as UTF-8; RequestCharsetMiddleware then refuses a body sent in it.
+    """
+    content_type = environ.get("CONTENT_TYPE", "")
+    if "charset" not in content_type.lower():
+        return
+    media_type, params = parse_header_parameters(content_type)
+    charset = params.pop("charset", None)
+    if charset is None or _charset_name(charset) in ACCEPTED_CHARSETS:
+        return
+    environ[REFUSED_CHARSET] = charset
+    quoted = {name: value.replace("\\", "\\\\").replace('"', '\\"') for name, value in params.items()}
+    environ["CONTENT_TYPE"] = media_type + "".join(f'; {name}="{value}"' for name, value in quoted.items())
+
+
+def _charset_name(charset: str) -> str:
+    try:
+        return codecs.lookup(charset).name
+    except (LookupError, ValueError):
+        return ""
 
 
 class RequestCharsetMiddleware:
-    """A body declared in a charset no browser sends (rot13, punycode, ...) is refused with a 400 before
-    Django tries to decode it: some codecs raise errors that Django does not expect."""
+    """A body declared in a charset no browser sends (rot13, punycode, ...) is refused with a 400; see
+    set_aside_unusable_charset, which took that charset away before Django could try to decode with it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        charset = (request.content_params or {}).get("charset") if request.method == "POST" else None
-        if charset:
-            try:
-                name = codecs.lookup(charset).name
-            except LookupError:
-                name = ""
-            if name not in ACCEPTED_CHARSETS:
-                return HttpResponseBadRequest("Send the form as UTF-8.", content_type="text/plain; charset=utf-8")
+        if request.method == "POST" and REFUSED_CHARSET in request.META:
+            return HttpResponseBadRequest("Send the form as UTF-8.", content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 
 

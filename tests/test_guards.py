@@ -231,3 +231,35 @@ def test_the_confirm_form_takes_only_usernames_cognito_would(client):
     make_portal()
     page = client.post("/signup/acme/confirm/", {"username": "\u00adalice", "code": "123456"}).content.decode()
     assert "cannot contain spaces or invisible characters" in page
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("charset", ["rot13", "punycode", "idna", "base64", "utf-16"])
+def test_an_odd_charset_with_a_query_string_never_reaches_djangos_decoder(method, charset):
+    # Django builds the request, and decodes the query string in the declared charset, before any
+    # middleware runs; through the real WSGI application that was a 500.
+    from werkzeug.test import Client
+
+    from portal.wsgi import application
+
+    make_portal()
+    answer = Client(application).open(
+        "/signup/acme/?lang=de&x=%C3%A9",
+        method=method,
+        data=b"username=alice",
+        content_type=f"application/x-www-form-urlencoded; charset={charset}",
+    )
+    assert answer.status_code == (400 if method == "POST" else 200)
+    if method == "POST":
+        assert answer.get_data() == b"Send the form as UTF-8."
+
+
+def test_setting_the_charset_aside_keeps_the_other_parameters():
+    from signup.middleware import REFUSED_CHARSET, set_aside_unusable_charset
+
+    environ = {"CONTENT_TYPE": 'multipart/form-data; charset=rot13; boundary="a\\"b"'}
+    set_aside_unusable_charset(environ)
+    assert environ == {"CONTENT_TYPE": 'multipart/form-data; boundary="a\\"b"', REFUSED_CHARSET: "rot13"}
+    accepted = {"CONTENT_TYPE": "text/plain; charset=UTF-8"}
+    set_aside_unusable_charset(accepted)
+    assert accepted == {"CONTENT_TYPE": "text/plain; charset=UTF-8"}
