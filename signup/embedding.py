@@ -36,6 +36,8 @@ def normalise_origin(value: str) -> str:
     raw = value.strip()
     if not raw or any(c in raw for c in " \t\r\n;,'\"\\"):
         raise ValueError("an origin has no spaces, quotes, commas or semicolons")
+    if not raw.isprintable():  # urlsplit would quietly drop leading control characters such as NUL
+        raise ValueError("an origin has no control or invisible characters")
     parts = urlsplit(raw)
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
         raise ValueError("an origin starts with https:// (or http:// for local testing)")

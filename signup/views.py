@@ -53,14 +53,21 @@ def embed_for(request: HttpRequest, portal: Portal, event: str = "") -> Embed:
     theme = request.GET.get("theme", "")
     return Embed(
         id=embed_id if EMBED_ID.match(embed_id) else "",
-        # Our own origin hosts the admin's live preview; any other parent must be listed.
-        parent=parent
-        if embedding.origin_allowed(parent, portal.embed_origins) or parent == embedding.own_origin(request)
-        else "",
+        parent=listed_parent(request, portal, parent),
         theme=theme if theme in ("light", "dark") else "",
         token=embedding.issue_token(portal.slug, parent),
         event=event,
     )
+
+
+def listed_parent(request: HttpRequest, portal: Portal, parent: str) -> str:
+    """The claimed parent as an origin (`scheme://host[:port]`) when it may frame the form, else ""."""
+    # Our own origin hosts the admin's live preview; any other parent must be listed.
+    if parent and parent == embedding.own_origin(request):
+        return parent
+    if not embedding.origin_allowed(parent, portal.embed_origins):
+        return ""
+    return embedding.normalise_origin(parent)
 
 
 def request_context(request: HttpRequest, portal: Portal, embed: Embed | None = None) -> services.RequestContext:

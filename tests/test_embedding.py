@@ -53,6 +53,8 @@ def test_origins_are_stored_normalised(raw, normalised):
         "https://example.com:99999",
         "'self'",
         "https://exa mple.com",
+        "\x00https://shop.example.com",  # urlsplit drops leading control characters
+        "https://shop.example.com\u200b",
     ],
 )
 def test_anything_but_an_origin_is_refused(raw):
@@ -179,6 +181,19 @@ def test_a_framed_sign_up_is_recorded_with_its_channel_and_host_and_stays_in_the
     assert (attempt.consent_version, attempt.consent_source) == ("v2", HOST)
     confirm = client.get(location).content.decode()
     assert 'data-event="code_sent"' in confirm and 'name="embed_token"' in confirm
+
+
+@pytest.mark.parametrize(
+    ("claimed", "recorded"),
+    [("HTTPS://Shop.Example.com:443", HOST), ("%00" + HOST, ""), (HOST + "/", HOST)],
+)
+def test_the_parent_is_recorded_as_the_origin_it_matched_or_not_at_all(client, stub, claimed, recorded):
+    make_portal(embed_origins=[HOST])
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+    token = token_of(client.get(f"/embed/acme/?parent={claimed}"))
+    response = client.post(f"/embed/acme/?parent={claimed}", {**GOOD, "embed_token": token}, **SAME_ORIGIN)
+    assert response.status_code == 302
+    assert SignupAttempt.objects.get().embed_origin == recorded
 
 
 def test_a_replayed_token_is_refused_and_the_form_comes_back_filled(client, stub):
