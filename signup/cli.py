@@ -163,18 +163,39 @@ def read_param(value: str, flag: str) -> str:
     """A value as given, or the text of the file a file:// value names (as the AWS CLI reads it)."""
     if not value.startswith("file://"):
         return value
-    path = Path(value.removeprefix("file://")).expanduser()
+    name = value.removeprefix("file://")
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise usage_error(f"{flag}: cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
+        path = Path(name).expanduser()  # RuntimeError for ~someone who does not exist
+        return path.read_text(encoding="utf-8")  # ValueError for a NUL in the path
+    except (OSError, UnicodeError, ValueError, RuntimeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise usage_error(f"{flag}: cannot read {name!r}: {reason}") from error
+
+
+MAX_JSON_DEPTH = 16  # Cognito's deepest input (UserAttributes[].Value) is three levels down
 
 
 def load_json(text: str, flag: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as error:  # the message names a position, never the content
         raise usage_error(f"{flag}: invalid JSON: {error}") from error
+    except RecursionError as error:
+        raise usage_error(f"{flag}: invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep") from error
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise usage_error(f"{flag}: invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed document, found without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            pending += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 class ShorthandError(ValueError):
@@ -315,12 +336,37 @@ def shape_problems(value: Any, shape: Any, path: str) -> list[str]:
     if kind == "map":
         if not isinstance(value, dict):
             return [f"{where}: expected an object"]
-        return [p for key, item in value.items() for p in shape_problems(item, shape.value, f"{path}.{key}")]
-    if kind == "string" and not isinstance(value, str):
-        return [f"{where}: expected a string"]
+        problems = []
+        for number, (key, item) in enumerate(value.items(), 1):
+            problems += shape_problems(key, shape.key, f"{path} (key {number})")
+            problems += shape_problems(item, shape.value, f"{path} (value {number})")
+        return problems
+    if kind == "string":
+        return string_problems(value, shape, where)
     if kind == "boolean" and not isinstance(value, bool):
         return [f"{where}: expected true or false"]
     return []
+
+
+def string_problems(value: Any, shape: Any, where: str) -> list[str]:
+    """A string member: text Cognito can read, within the model's length (botocore checks only the minimum)."""
+    if not isinstance(value, str):
+        return [f"{where}: expected a string"]
+    if "\x00" in value or not is_utf8(value):
+        return [f"{where}: contains a NUL character or bytes that are not UTF-8"]
+    longest = shape.metadata.get("max")
+    if longest is not None and len(value) > longest:
+        return [f"{where}: at most {longest} characters"]
+    return []
+
+
+def is_utf8(text: str) -> bool:
+    """False for lone surrogates: what Python makes of a terminal's bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def operation_params(options: dict[str, Any], operation: str) -> dict[str, Any]:
@@ -401,9 +447,12 @@ def request_context(portal: Portal, params: dict[str, Any], command: str) -> ser
     ip = user_context.get("IpAddress", "")
     if ip:
         try:
-            ip = str(ipaddress.ip_address(ip))
+            address = ipaddress.ip_address(ip)
         except ValueError as error:
             raise usage_error("UserContextData.IpAddress: not an IP address.") from error
+        if getattr(address, "scope_id", None):
+            raise usage_error("UserContextData.IpAddress: give the address without a zone (%…).")
+        ip = str(address)
     encoded = user_context.get("EncodedData", "")
     if len(encoded) > services.MAX_ENCODED_DATA or not encoded.isprintable():
         raise usage_error(f"UserContextData.EncodedData: printable text of at most {services.MAX_ENCODED_DATA}.")

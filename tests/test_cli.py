@@ -350,6 +350,28 @@ def test_what_the_form_refuses_is_refused_before_any_call_and_recorded_as_invali
     assert str(attempt.reference) in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--client-metadata", "file://\x00", "--client-metadata: cannot read"),
+        ("--client-metadata", "file://~no-such-user-here/x", "--client-metadata: cannot read"),
+        ("--cli-input-json", "[" * 2000 + "]" * 2000, "nested more than 16 levels deep"),
+        ("--client-metadata", '{"source": "a\\u0000b"}', "ClientMetadata (value 1): contains a NUL character"),
+        ("--client-metadata", json.dumps({"k": "x" * 131073}), "ClientMetadata (value 1): at most 131072 characters"),
+        ("--password", "Str0ng!Passw0rd\udc80", "Password: contains a NUL character or bytes that are not UTF-8"),
+        ("--user-context-data", "IpAddress=fe80::1%eth0", "UserContextData.IpAddress: give the address without a zone"),
+    ],
+    ids=["nul-path", "unknown-home", "nested-json", "nul-metadata", "long-metadata", "not-utf8", "zoned-ip"],
+)
+def test_input_cognito_would_refuse_is_a_usage_error_before_any_call(stub, option, value, problem):
+    make_portal()
+    args = ["acme", "--username", "alice", "--password", PASSWORD, "--user-attributes", *PERSON, option, value]
+    result = run("signup", *args)
+    assert result.code == 2
+    assert problem in result.stderr
+    assert PASSWORD not in result.stderr
+
+
 def test_validation_data_the_operator_did_not_declare_is_refused(emulator, demo_portal):
     result = sign_up_alice("--validation-data", "Name=invite_code,Value=WELCOME")
     assert result.code == 2
