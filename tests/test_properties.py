@@ -34,7 +34,7 @@ from signup import cognito, embedding, guards
 from signup.models import AttemptEvent, SignupAttempt, ValidationDataField
 from signup.views import confirm_token
 from tests import strategies as hs
-from tests.factories import describe_client, describe_pool, make_portal, snapshot
+from tests.factories import DEFAULT_WRITE, describe_client, describe_pool, make_portal, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -61,21 +61,7 @@ class PoolRules:
     """What the acme pool (tests/factories.py) and its app client accept at SignUp."""
 
     username_mode: str = "username"  # username | email | phone | email_or_phone
-    writable: frozenset[str] = frozenset(
-        {
-            "email",
-            "given_name",
-            "family_name",
-            "phone_number",
-            "birthdate",
-            "website",
-            "locale",
-            "zoneinfo",
-            "custom:company",
-            "custom:employees",
-            "custom:newsletter",
-        }
-    )
+    writable: frozenset[str] = frozenset(DEFAULT_WRITE)
     required: frozenset[str] = frozenset({"email"})
     validation_names: frozenset[str] = frozenset()
     minimum_length: int = 10
