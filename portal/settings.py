@@ -76,6 +76,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Each gunicorn thread keeps its connection rather than opening the file and setting the pragmas again.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool per process instead of a new server connection per request. A thread hands its connection
+    # back while it waits on Cognito (services.hand_back_connection), so a few serve every thread, and
+    # several processes stay well below PostgreSQL's max_connections (100 by default).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 
 # CACHE_URL (or REDIS_URL) = redis://host:6379/1 for Django's own Redis backend: rate limits, single-use
 # tokens and cached secrets are then shared by every portal process.
@@ -162,6 +174,9 @@ SIGNUP_RETENTION_MODE = env.str("SIGNUP_RETENTION_MODE", default="anonymise")
 # Pending or unknown attempts older than this many minutes are settled by `manage.py reconcile_attempts`.
 SIGNUP_RECONCILE_AFTER_MINUTES = env.int("SIGNUP_RECONCILE_AFTER_MINUTES", default=15)
 # How long a confirm-step link stays valid (seconds); Cognito's codes last 24 h.
+# Seconds a process keeps a portal's configuration before reading it again (changes made in the same
+# process apply at once). 0: read it on every request.
+SIGNUP_PORTAL_CACHE_SECONDS = env.float("SIGNUP_PORTAL_CACHE_SECONDS", default=5.0)
 SIGNUP_CONFIRM_TOKEN_MAX_AGE = env.int("SIGNUP_CONFIRM_TOKEN_MAX_AGE", default=24 * 3600)
 
 # Abuse: requests allowed per window, per client IP / portal / username ("COUNT/SECONDS"); a portal

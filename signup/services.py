@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -96,6 +96,16 @@ def _overrides(portal: Portal, language: str) -> tuple[Override, ...]:
 def portal_form_spec(portal: Portal, language: str = "") -> FormSpec:
     """The portal's form in `language`, from its stored snapshot and the operator's overrides; no AWS call."""
     language = language or get_language() or settings.LANGUAGE_CODE
+    # Remembered on the instance: a portal kept by portal_cache serves every request in this language.
+    known: dict[tuple[Any, ...], FormSpec] = portal.__dict__.setdefault("_form_specs", {})
+    key = (language, portal.synced_at, portal.updated_at)
+    spec = known.get(key)
+    if spec is None:
+        spec = known[key] = _build_form_spec(portal, language)
+    return spec
+
+
+def _build_form_spec(portal: Portal, language: str) -> FormSpec:
     overrides = _overrides(portal, language)
     validation = tuple(
         ValidationDataSpec(
@@ -313,6 +323,7 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         # The same rendered form again (double click, a retried POST): its first attempt answers.
         return outcome_of(SignupAttempt.objects.get(idempotency_key=context.idempotency_key), form.spec)
     logs.event("signup.sending", attempt=attempt.reference, portal=portal.slug)
+    hand_back_connection()
     try:
         result = sign_up_with_backoff(portal_target(portal), call, attempt)
     except cognito.CognitoError as error:
@@ -354,19 +365,30 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         ok=True,
         detail={"user_confirmed": result.user_confirmed, **_delivery_detail(result.code_delivery)},
     )
-    SignupAttempt.objects.filter(pk=attempt.pk).update(
-        status=Status.SUCCEEDED,
-        completed_at=timezone.now(),
-        request_id=result.request_id,
-        latency_ms=result.latency_ms,
-        user_sub=result.user_sub,
-        user_confirmed=result.user_confirmed,
-        code_delivery=result.code_delivery.as_json() if result.code_delivery else {},
-        confirmed_at=timezone.now() if result.user_confirmed else None,
-    )
-    attempt.refresh_from_db()
+    now = timezone.now()
+    succeeded = {
+        "status": Status.SUCCEEDED,
+        "completed_at": now,
+        "request_id": result.request_id,
+        "latency_ms": result.latency_ms,
+        "user_sub": result.user_sub,
+        "user_confirmed": result.user_confirmed,
+        "code_delivery": result.code_delivery.as_json() if result.code_delivery else {},
+        "confirmed_at": now if result.user_confirmed else None,
+    }
+    SignupAttempt.objects.filter(pk=attempt.pk).update(**succeeded)
+    for name, value in succeeded.items():
+        setattr(attempt, name, value)
     logs.event("signup.succeeded", attempt=attempt.reference, portal=portal.slug, latency_ms=result.latency_ms)
     return SubmitOutcome(attempt, next_step="done" if result.user_confirmed else "confirm")
+
+
+def hand_back_connection() -> None:
+    """Before a call to Cognito: a pooled database connection goes back to the pool for the call's
+    duration (tens to hundreds of ms), so a few connections serve every thread of a process. Without a
+    pool (SQLite, or PostgreSQL configured without one) the thread keeps its connection."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 def attempt_event(
@@ -559,6 +581,7 @@ def signup_confirm(
     force_alias_creation: bool = False,
 ) -> StepOutcome:
     attempt = attempt or latest_attempt_for(portal, username)
+    hand_back_connection()
     try:
         cognito.confirm_sign_up(
             portal_target(portal),
@@ -629,6 +652,7 @@ def signup_resend(
     if wait is not None:
         return StepOutcome(False, "resend_limit", explanation=_limit_explanation(wait))
     _note_resend(portal, username)
+    hand_back_connection()
     try:
         result = cognito.resend_confirmation_code(
             portal_target(portal),
