@@ -51,10 +51,10 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         match = EMBED_PATH.match(request.path_info)
         if match:
-            from .models import Portal
+            from .portal_cache import portal_by_slug
 
-            origins = Portal.objects.filter(slug=match["slug"]).values_list("embed_origins", flat=True).first()
-            ancestors = frame_ancestors(list(origins or []))
+            portal = portal_by_slug(match["slug"])
+            ancestors = frame_ancestors(list(portal.embed_origins if portal else []))
             # Embed pages carry single-use tokens: never from a cache or the back/forward cache.
             response["Cache-Control"] = "no-store"
         else:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import http_date
 from django.utils.translation import get_language
@@ -23,6 +25,7 @@ from .forms import ConfirmForm, SignupForm, signup_form_class
 from .messages import client_messages, message
 from .middleware import csp_allow
 from .models import Portal, SignupAttempt
+from .portal_cache import portal_by_slug
 from .redirects import is_allowed_redirect
 from .schema import FormSpec
 
@@ -30,7 +33,10 @@ CONFIRM_SALT = "signup.confirm"
 
 
 def _portal(slug: str) -> Portal:
-    return get_object_or_404(Portal, slug=slug)
+    portal = portal_by_slug(slug)
+    if portal is None:
+        raise Http404("No such portal.")
+    return portal
 
 
 @dataclass(frozen=True)
@@ -193,19 +199,44 @@ def render_form_page(
     """The sign-up page; the admin's preview renders the same page with preview=True."""
     if portal.advanced_security:
         csp_allow(request, "script-src", f"https://amazon-cognito-assets.{portal.region}.amazoncognito.com")
+    rules = policy_rules(spec, form)
     context = {
         "portal": portal,
         "form": form,
+        # The empty form's inputs are the same on every first visit; rendering each widget through its
+        # templates was most of a form view's CPU time.
+        "fields_html": ""
+        if form.is_bound
+        else per_spec(
+            "fields", spec, lambda: render_to_string("signup/fields.html", {"form": form, "policy_rules": rules})
+        ),
         "form_token": guards.form_token(),
         "honeypot_field": guards.HONEYPOT_FIELD,
-        "policy_rules": policy_rules(spec, form),
+        "policy_rules": rules,
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
-        "client_messages": client_messages(spec),
+        "client_messages": per_spec("messages", spec, lambda: client_messages(spec)),
         **extra,
     }
     context["confirm_url"] = step_url(request, "confirm", portal, embed=context.get("embed"))
     return render(request, "signup/form.html", context)
+
+
+_per_spec: dict[tuple[str, int, str], tuple[FormSpec, Any]] = {}
+
+
+def per_spec(kind: str, spec: FormSpec, build: Callable[[], Any]) -> Any:
+    """What depends only on the form spec and the language, built once per process: the spec is kept
+    per portal and language (services.portal_form_spec), so a first visit's page repeats these."""
+    key = (kind, id(spec), get_language() or "")
+    known = _per_spec.get(key)
+    if known is not None and known[0] is spec:  # the id of a spec that is gone may be reused
+        return known[1]
+    value = build()
+    if len(_per_spec) > 1024:
+        _per_spec.clear()
+    _per_spec[key] = (spec, value)
+    return value
 
 
 def _advanced_security_script(portal: Portal) -> str:

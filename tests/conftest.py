@@ -81,9 +81,13 @@ def admin_client(db, admin_user):
 def empty_cache():
     from django.core.cache import cache
 
+    from signup import portal_cache
+
     cache.clear()
+    portal_cache.forget()
     yield
     cache.clear()
+    portal_cache.forget()
 
 
 @pytest.fixture(autouse=True)
