@@ -1,0 +1,50 @@
+"""Work a process does once, before its first visitor, instead of during the first sign-up.
+
+gunicorn.conf.py calls warm_up() when a worker starts (post_worker_init): the URLconf and the page
+templates are loaded, and for every open portal the boto3 client is built (about 100 ms each, the
+largest part of a cold first sign-up) and the form spec is read in every language. No call leaves the
+machine. A failure here is logged and the worker serves anyway, as it would have without warming up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import connections
+from django.template.loader import get_template
+from django.urls import get_resolver
+from django.utils import translation
+
+from . import cognito, logs, services
+from .models import Portal
+from .portal_cache import portal_by_slug
+
+TEMPLATES = ["signup/form.html", "signup/fields.html", "signup/field.html", "signup/confirm.html", "signup/done.html"]
+MAX_PORTALS = 100
+
+
+def warm_up() -> None:
+    started = time.perf_counter()
+    try:
+        get_resolver().url_patterns  # noqa: B018  (imports every view module)
+        for name in TEMPLATES:
+            get_template(name)
+        slugs = list(Portal.objects.filter(is_open=True).order_by("slug").values_list("slug", flat=True)[:MAX_PORTALS])
+        for slug in slugs:
+            portal = portal_by_slug(slug)
+            if portal is None or not portal.is_synced:
+                continue
+            cognito.client_for(portal.region, portal.endpoint_url or None, public=True)
+            for language, _ in settings.LANGUAGES:
+                with translation.override(language):
+                    services.portal_form_spec(portal, language)
+    except Exception:  # the worker must start whatever happens here
+        logs.event("worker.warm_up_failed", level=logging.WARNING, exc_info=True)
+        return
+    finally:
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                connection.close()  # opened here, the main thread's: no request thread will use it
+    logs.event("worker.warmed_up", portals=len(slugs), ms=round((time.perf_counter() - started) * 1000))

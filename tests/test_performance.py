@@ -1,0 +1,138 @@
+"""What keeps the portal off the critical path (bench/ measures it; these check the mechanisms):
+no query and no AWS call per form view, few queries per sign-up, portals kept per process but never
+stale in the process that changed them, and a worker warmed up before its first visitor."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from signup import cognito, portal_cache, services, warmup
+from signup.models import FieldOverride, Portal
+from tests.factories import make_portal
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"username": "alice", "password": "Str0ng!Passw0rd", "email": "alice@example.com"}
+
+
+def queries_during(action):
+    with CaptureQueriesContext(connection) as captured:
+        response = action()
+    return response, [q["sql"] for q in captured.captured_queries]
+
+
+def test_a_form_view_runs_no_query_once_the_portal_is_loaded(client):
+    make_portal()
+    first, first_queries = queries_during(lambda: client.get("/signup/acme/"))
+    again, queries = queries_during(lambda: client.get("/signup/acme/"))
+    assert first.status_code == again.status_code == 200
+    assert len(first_queries) == 4  # the portal, then its overrides, translations and validation fields
+    assert queries == []
+    assert again.content.count(b'name="username"') == 1
+
+
+def test_a_sign_up_writes_the_attempt_and_its_outcome_and_reads_nothing(client, stub):
+    make_portal()
+    client.get("/signup/acme/")
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+    response, queries = queries_during(lambda: client.post("/signup/acme/", GOOD))
+    assert response.status_code == 302
+    statements = [sql.split()[0] for sql in queries if not sql.startswith(("SAVEPOINT", "RELEASE"))]
+    assert statements == ["INSERT", "INSERT", "UPDATE"]  # attempt (pending), its event, its outcome
+
+
+def test_a_change_saved_in_this_process_shows_at_once(client):
+    portal = make_portal()
+    assert "Sign up" in client.get("/signup/acme/").content.decode()
+    FieldOverride.objects.create(portal=portal, attribute="email", label="Work email")
+    assert "Work email" in client.get("/signup/acme/").content.decode()
+    portal.is_open = False
+    portal.save()
+    assert "Sign-up is closed" in client.get("/signup/acme/").content.decode()
+
+
+def test_a_change_made_by_another_process_shows_when_the_copy_expires(client, settings, monkeypatch):
+    settings.SIGNUP_PORTAL_CACHE_SECONDS = 5
+    make_portal()
+    clock = [1000.0]
+    monkeypatch.setattr(portal_cache.time, "monotonic", lambda: clock[0])
+    client.get("/signup/acme/")
+    Portal.objects.filter(slug="acme").update(is_open=False)  # no signal: as if another process saved it
+    clock[0] += 4.9
+    assert 'name="password"' in client.get("/signup/acme/").content.decode()
+    clock[0] += 0.2
+    assert "Sign-up is closed" in client.get("/signup/acme/").content.decode()
+
+
+def test_unknown_slugs_are_not_kept(client):
+    for number in range(20):
+        assert client.get(f"/signup/nope-{number}/").status_code == 404
+    assert portal_cache._entries == {}
+
+
+def test_zero_seconds_reads_the_portal_on_every_request(client, settings):
+    settings.SIGNUP_PORTAL_CACHE_SECONDS = 0
+    make_portal()
+    client.get("/signup/acme/")
+    _, queries = queries_during(lambda: client.get("/signup/acme/"))
+    assert len(queries) == 4
+
+
+def test_the_empty_form_is_rendered_once_per_spec_and_language(client, monkeypatch):
+    from signup import views
+
+    make_portal()
+    rendered = []
+    real = views.render_to_string
+    monkeypatch.setattr(views, "render_to_string", lambda *a, **k: rendered.append(a[0]) or real(*a, **k))
+    english = client.get("/signup/acme/").content.decode()
+    assert client.get("/signup/acme/").content.decode().count('name="email"') == 1
+    spanish = client.get("/signup/acme/?lang=es").content.decode()
+    assert rendered == ["signup/fields.html", "signup/fields.html"]
+    assert "(optional)" in english and "(opcional)" in spanish and "(optional)" not in spanish
+
+
+def test_a_form_shown_again_with_errors_is_rendered_for_its_values(client):
+    make_portal()
+    client.get("/signup/acme/")
+    page = client.post("/signup/acme/", {**GOOD, "email": "not-an-email"}).content.decode()
+    assert 'value="not-an-email"' in page and 'aria-invalid="true"' in page
+
+
+def test_warm_up_builds_the_client_and_reads_the_portals_before_any_visitor(monkeypatch, client, client_secret):
+    from botocore.stub import Stubber
+
+    make_portal()
+    make_portal("closed", is_open=False)
+    warmup.warm_up()
+    assert set(portal_cache._entries) == {"acme"}
+    warmed = cognito._clients[("us-east-1", None, True)]
+    built = []
+    monkeypatch.setattr(cognito.boto3.session.Session, "client", lambda *a, **k: built.append(a))
+    monkeypatch.setattr(services, "_build_form_spec", lambda *a: pytest.fail("the spec was built again"))
+    with Stubber(warmed) as stubber:
+        stubber.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+        assert client.post("/signup/acme/", GOOD).status_code == 302
+    assert built == []
+
+
+def test_warm_up_never_stops_a_worker_from_starting(monkeypatch, caplog):
+    monkeypatch.setattr(warmup.Portal.objects, "filter", lambda **k: 1 / 0)
+    warmup.warm_up()
+    assert "worker.warm_up_failed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_is_handed_back_while_cognito_answers(monkeypatch):
+    closed = []
+    monkeypatch.setattr(type(connection), "pool", object(), raising=False)
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+    services.hand_back_connection()
+    assert closed == [True]
+
+
+def test_without_a_pool_or_inside_a_transaction_the_connection_is_kept(monkeypatch):
+    closed = []
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+    services.hand_back_connection()  # inside the test's transaction, whatever the backend
+    assert closed == []
