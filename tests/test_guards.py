@@ -124,6 +124,23 @@ def test_limits_are_kept_in_the_shared_cache():
     assert abuse.hit("x", "k", limit)
 
 
+def test_counters_count_every_concurrent_hit_once_and_expire_with_their_window():
+    # On the PostgreSQL run the cache is Redis (one pipelined round trip); on SQLite, local memory.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import cache
+
+    from signup import abuse
+
+    with ThreadPoolExecutor(16) as pool:
+        counts = sorted(pool.map(lambda _: abuse.count("signup:test:counter", 2), range(64)))
+    assert counts == list(range(1, 65))
+    assert cache.get("signup:test:counter") == 64
+    time.sleep(2.1)
+    assert cache.get("signup:test:counter") is None
+    assert abuse.count("signup:test:counter", 2) == 1
+
+
 def test_a_bad_portal_limit_is_refused():
     from django.core.exceptions import ValidationError
 
