@@ -237,6 +237,17 @@ def _text_kwargs(spec: FieldSpec) -> dict[str, Any]:
     }
 
 
+class FixedChoiceField(forms.ChoiceField):
+    """Choices that come from the spec and never change: every form instance shares them. Django
+    deep-copies a ChoiceField's choices for each form, which for the ~550 time zones was a
+    millisecond of every page view and sign-up."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FixedChoiceField:
+        result: FixedChoiceField = forms.Field.__deepcopy__(self, memo)  # not ChoiceField's: it copies choices
+        result._choices = self._choices  # type: ignore[attr-defined]
+        return result
+
+
 def build_field(spec: FieldSpec) -> forms.Field:
     attrs = _widget_attrs(spec)
     if spec.kind == "password":
@@ -248,7 +259,7 @@ def build_field(spec: FieldSpec) -> forms.Field:
         )
     if spec.choices is not None:
         choices = [("", "—")] + [(c, c) for c in spec.choices]
-        return forms.ChoiceField(choices=choices, widget=forms.Select(attrs=attrs), **_common(spec))
+        return FixedChoiceField(choices=choices, widget=forms.Select(attrs=attrs), **_common(spec))
     if spec.type == "boolean":
         return forms.BooleanField(**{**_common(spec), "required": False})
     if spec.type == "number":
@@ -268,7 +279,7 @@ def build_field(spec: FieldSpec) -> forms.Field:
     if spec.format == "zoneinfo":
         # The tz database also lists aliases such as "localtime" and "posixrules", which are not zones.
         zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
-        return forms.ChoiceField(
+        return FixedChoiceField(
             choices=[("", "—")] + [(z, z) for z in zones], widget=forms.Select(attrs=attrs), **_common(spec)
         )
     if spec.format == "locale":

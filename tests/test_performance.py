@@ -136,3 +136,18 @@ def test_without_a_pool_or_inside_a_transaction_the_connection_is_kept(monkeypat
     monkeypatch.setattr(connection, "close", lambda: closed.append(True))
     services.hand_back_connection()  # inside the test's transaction, whatever the backend
     assert closed == []
+
+
+def test_forms_share_their_fixed_choices_instead_of_copying_them():
+    from signup.forms import FixedChoiceField, signup_form_class
+
+    make_portal()
+    spec = services.portal_form_spec(Portal.objects.get())
+    form_class = signup_form_class(spec)
+    first, second = form_class(), form_class()
+    assert isinstance(first.fields["zoneinfo"], FixedChoiceField)
+    assert first.fields["zoneinfo"].choices is second.fields["zoneinfo"].choices
+    assert len(first.fields["zoneinfo"].choices) > 400
+    first.fields["zoneinfo"].choices = [("", "—"), ("UTC", "UTC")]  # a new list for one form only
+    assert len(second.fields["zoneinfo"].choices) > 400
+    assert form_class(data={"zoneinfo": "Europe/Berlin"}).has_error("zoneinfo") is False
