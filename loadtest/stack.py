@@ -1,6 +1,7 @@
 """The real stack on loopback: a fresh PostgreSQL database, a Redis database, the local Cognito and
 two portal processes started as the Procfile's `web:` line starts them. Everything started here is
 stopped here, by process group id; the database is dropped and the Redis database flushed unless kept.
+The module-level helpers at the end (processes, manage.py, PostgreSQL, Redis) also serve bench/stack.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,52 +103,30 @@ class Stack:
     # --- Set up --------------------------------------------------------------------------------
 
     def start(self, portals: int = 2) -> None:
-        try:
-            self._claim_redis_db()
-            self._create_database()
-        except (psycopg.OperationalError, redis.ConnectionError) as error:
-            raise StackError(
-                f"{error}\nPostgreSQL and Redis must run on loopback: bash scripts/ensure-services"
-            ) from error
+        with services_required():
+            candidates = REDIS_CANDIDATES if self.redis_db is None else [self.redis_db]
+            self.redis_db, self._redis_claimed = claim_redis_db(REDIS_CLAIM_KEY, candidates), True
+            create_database(self.database)
+            self._database_created = True
         self._start_emulator()
-        self.manage("migrate", "--noinput")
-        added = self.manage(
-            "portal",
-            "add",
-            SLUG,
-            "--name",
-            "Load test",
-            "--user-pool-id",
-            self.user_pool_id,
-            "--client-id",
-            self.client_id,
-            "--endpoint-url",
-            self.emulator_url,
+        migrate_and_add_portal(
+            self.manage,
+            slug=SLUG,
+            name="Load test",
+            user_pool_id=self.user_pool_id,
+            client_id=self.client_id,
+            endpoint_url=self.emulator_url,
         )
-        if f"Synced {SLUG}" not in added:
-            raise StackError(f"portal add did not sync the portal:\n{added}")
         for number in range(1, portals + 1):
             self._start_portal(number)
 
     def env(self) -> dict[str, str]:
         """The portals' environment: production-like, except loopback HTTP and guards opened for one IP."""
-        env = dict(os.environ)
+        env = portal_env(settings="portal.settings", secret_key=self.secret_key)
         env.update(
             {
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-                "PYTHONUNBUFFERED": "1",
-                "DJANGO_SETTINGS_MODULE": "portal.settings",
                 "DATABASE_URL": f"postgres://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{self.database}",
                 "CACHE_URL": f"redis://{REDIS['host']}:{REDIS['port']}/{self.redis_db}",
-                "SECRET_KEY": self.secret_key,
-                "DEBUG": "0",
-                "PORTAL_ENV": "development",
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "SECURE_COOKIES": "0",
-                "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1",
                 # Every client comes from 127.0.0.1 and fills the form at once.
                 "SIGNUP_MIN_FILL_SECONDS": "0",
                 "SIGNUP_RATE_SIGNUP_PER_IP": "1000000/600",
@@ -155,62 +135,16 @@ class Stack:
                 "COGNITO_READ_TIMEOUT": f"{self.read_timeout:g}",
             }
         )
-        for name in ("REDIS_URL", "SIGNUP_TRUSTED_PROXY_COUNT"):
-            env.pop(name, None)
         return env
 
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         """Run manage.py against the load-test database; its output, or StackError if it fails."""
-        completed = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        output = completed.stdout + completed.stderr
-        if check and completed.returncode != 0:
-            raise StackError(f"manage.py {' '.join(args)} exited {completed.returncode}:\n{output[-3000:]}")
-        return output
-
-    def _claim_redis_db(self) -> None:
-        candidates = [self.redis_db] if self.redis_db is not None else list(REDIS_CANDIDATES)
-        for number in candidates:
-            client = redis.Redis(db=number, socket_timeout=5, **REDIS)
-            if client.dbsize() == 0 and client.set(REDIS_CLAIM_KEY, str(os.getpid()), nx=True):
-                if client.dbsize() == 1:
-                    self.redis_db, self._redis_claimed = number, True
-                    return
-                client.delete(REDIS_CLAIM_KEY)
-        raise StackError(f"no empty Redis database among {candidates}: the load test flushes the one it uses")
-
-    def _create_database(self) -> None:
-        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES) as connection:
-            connection.execute(f'CREATE DATABASE "{self.database}"')
-        self._database_created = True
+        return run_manage(args, self.env(), timeout=timeout, check=check)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as output:
-            popen = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        process = Process(name, popen, log)
+        process = spawn(self.workdir, name, argv, env)
         self.processes.append(process)
         return process
-
-    def _wait_for_log(self, process: Process, pattern: re.Pattern[str], seconds: float) -> re.Match[str]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            found = pattern.search(process.log.read_text(errors="replace"))
-            if found:
-                return found
-            if process.popen.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise StackError(f"{process.name} did not start; last lines of {process.log}:\n{process.tail()}")
 
     def _start_emulator(self) -> None:
         ids_file = self.workdir / "demo-pool.json"
@@ -224,7 +158,7 @@ class Stack:
         if faults.seed is not None:
             argv += ["--fault-seed", str(faults.seed)]
         process = self._spawn("emulator", argv, self.env())
-        self.emulator_url = self._wait_for_log(process, LISTENING, 60).group(1)
+        self.emulator_url = wait_for_log(process, LISTENING, 60).group(1)
         deadline = time.monotonic() + 30
         while not ids_file.exists() or not ids_file.read_text().strip():
             if time.monotonic() > deadline or process.popen.poll() is not None:
@@ -237,11 +171,9 @@ class Stack:
         """The Procfile's web command as it is, bound to a free loopback port (not 0.0.0.0:$PORT)."""
         env = self.env()
         env["PORT"] = "0"
-        argv = [os.path.expandvars(word) for word in shlex.split(procfile_command("web"))]
-        # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl: one per portal, in the workdir.
-        argv += ["--bind", "127.0.0.1:0", "--control-socket", str(self.workdir / f"portal-{number}.ctl")]
+        argv = web_argv("127.0.0.1:0", self.workdir / f"portal-{number}.ctl")
         process = self._spawn(f"portal-{number}", argv, env)
-        url = self._wait_for_log(process, GUNICORN_LISTENING, 60).group(1)
+        url = wait_for_log(process, GUNICORN_LISTENING, 60).group(1)
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(requests.RequestException):
@@ -287,16 +219,9 @@ class Stack:
                 notes.append(f"              redis-cli -n {self.redis_db} flushdb")
                 return notes
             if self._database_created:
-                try:
-                    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES) as db:
-                        db.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-                except psycopg.Error as error:
-                    notes.append(f"could not drop database {self.database}: {error}")
-            if self._redis_claimed:
-                try:
-                    redis.Redis(db=self.redis_db, socket_timeout=5, **REDIS).flushdb()
-                except redis.RedisError as error:
-                    notes.append(f"could not flush Redis db {self.redis_db}: {error}")
+                notes += drop_database(self.database)
+            if self._redis_claimed and self.redis_db is not None:
+                notes += flush_redis_db(self.redis_db)
             if keep_logs:
                 notes.append(f"logs kept in {self.workdir}")
             else:
@@ -310,3 +235,152 @@ def procfile_command(process_type: str) -> str:
         if name.strip() == process_type:
             return command.strip()
     raise StackError(f"the Procfile has no {process_type}: line")
+
+
+def web_argv(bind: str, control_socket: Path) -> list[str]:
+    """The Procfile's web command as it is, bound to `bind` (not 0.0.0.0:$PORT)."""
+    argv = [os.path.expandvars(word) for word in shlex.split(procfile_command("web"))]
+    # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl: one per server, so each gets its own.
+    return argv + ["--bind", bind, "--control-socket", str(control_socket)]
+
+
+def portal_env(*, settings: str, secret_key: str) -> dict[str, str]:
+    """A portal's environment on loopback, production-like but for plain HTTP and no collectstatic. The caller
+    adds its database, its cache and its guard overrides; none is inherited from the shell."""
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "CACHE_URL", "REDIS_URL", "SIGNUP_TRUSTED_PROXY_COUNT"):
+        env.pop(name, None)
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": settings,
+            "SECRET_KEY": secret_key,
+            "DEBUG": "0",
+            "PORTAL_ENV": "development",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_COOKIES": "0",  # plain HTTP on loopback
+            "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",  # no collectstatic
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    return env
+
+
+def run_manage(args: Sequence[str], env: dict[str, str], *, timeout: float, check: bool = True) -> str:
+    """Run manage.py in the repository; its output, or StackError if it fails and `check`."""
+    completed = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    if check and completed.returncode != 0:
+        raise StackError(f"manage.py {' '.join(args)} exited {completed.returncode}:\n{output[-3000:]}")
+    return output
+
+
+def migrate_and_add_portal(
+    manage: Callable[..., str],
+    *,
+    slug: str,
+    name: str,
+    user_pool_id: str,
+    client_id: str,
+    endpoint_url: str,
+    options: Sequence[str] = (),
+) -> None:
+    """Migrate the database `manage` runs against, then add the portal, synced from the Cognito at `endpoint_url`."""
+    manage("migrate", "--noinput")
+    added = manage(
+        "portal",
+        "add",
+        slug,
+        "--name",
+        name,
+        "--user-pool-id",
+        user_pool_id,
+        "--client-id",
+        client_id,
+        "--endpoint-url",
+        endpoint_url,
+        *options,
+    )
+    if f"Synced {slug}" not in added:
+        raise StackError(f"portal add did not sync the portal:\n{added}")
+
+
+def spawn(workdir: Path, name: str, argv: list[str], env: dict[str, str], *, append: bool = False) -> Process:
+    """Start `argv` in the repository as the leader of a new process group (Process.stop ends the group), its
+    output in <workdir>/<name>.log: appended to an earlier run's if `append`, else replacing it."""
+    log = workdir / f"{name}.log"
+    with log.open("ab" if append else "wb") as output:
+        popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Process(name, popen, log)
+
+
+def wait_for_log(process: Process, pattern: re.Pattern[str], seconds: float) -> re.Match[str]:
+    """The first match of `pattern` in the process's log; StackError if it exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = pattern.search(process.log.read_text(errors="replace"))
+        if found:
+            return found
+        if process.popen.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise StackError(f"{process.name} did not start; last lines of {process.log}:\n{process.tail()}")
+
+
+@contextlib.contextmanager
+def services_required() -> Iterator[None]:
+    """PostgreSQL or Redis not answering becomes a StackError that says how to start them."""
+    try:
+        yield
+    except (psycopg.OperationalError, redis.ConnectionError) as error:
+        raise StackError(f"{error}\nPostgreSQL and Redis must run on loopback: bash scripts/ensure-services") from error
+
+
+def claim_redis_db(claim_key: str, candidates: Iterable[int] = REDIS_CANDIDATES) -> int:
+    """The number of an empty Redis database among `candidates`, marked with `claim_key` so that a run starting
+    at the same time passes it over."""
+    candidates = list(candidates)
+    for number in candidates:
+        client = redis.Redis(db=number, socket_timeout=5, **REDIS)
+        if client.dbsize() == 0 and client.set(claim_key, str(os.getpid()), nx=True):
+            if client.dbsize() == 1:
+                return number
+            client.delete(claim_key)
+    raise StackError(f"no empty Redis database among {candidates}: the one taken is flushed after the run")
+
+
+def flush_redis_db(number: int) -> list[str]:
+    """Empty the Redis database; a note if it could not be."""
+    try:
+        redis.Redis(db=number, socket_timeout=5, **REDIS).flushdb()
+    except redis.RedisError as error:
+        return [f"could not flush Redis db {number}: {error}"]
+    return []
+
+
+def create_database(name: str) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> list[str]:
+    """Drop the database, connections and all; a note if it could not be."""
+    try:
+        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as error:
+        return [f"could not drop database {name}: {error}"]
+    return []
