@@ -1,11 +1,11 @@
 """Work a process does once, before its first visitor, instead of during the first sign-up.
 
 gunicorn.conf.py calls warm_up() when a worker starts (post_worker_init): the URLconf and the page
-templates are loaded, and for every open portal the boto3 client is built (about 100 ms each), the
-form spec is read in every language, and the form checks sample values once, which compiles the
-validators' regular expressions (Django compiles them on first use: 60 ms of a first sign-up). No call
-leaves the machine and nothing is written. A failure here is logged and the worker serves anyway, as
-it would have without warming up.
+templates are loaded, the cache connected to, and for every open portal the boto3 client is built
+(about 100 ms each), the form spec read in every language, and the form made to check sample values
+once, which compiles the validators' regular expressions (Django compiles them on first use: 60 ms of
+a first sign-up). No call leaves the machine and nothing is written. A failure here is logged and the
+worker serves anyway, as it would have without warming up.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.template.loader import get_template
@@ -63,6 +64,7 @@ def warm_up() -> None:
                     spec = services.portal_form_spec(portal, language)
             exercise(signup_form_class(spec))
         ConfirmForm(data={"username": "warm.up", "code": "123456"}).is_valid()
+        cache.get("signup:warm-up")  # opens the cache's connection (Redis), which rate limits need
     except Exception:  # the worker must start whatever happens here
         logs.event("worker.warm_up_failed", level=logging.WARNING, exc_info=True)
         return
