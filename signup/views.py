@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -12,9 +13,11 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.http import http_date
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods
@@ -184,6 +187,8 @@ def form_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refusal
                 form.add_error(name, message(code))
             general_error = message(outcome.general_error) if outcome.general_error else ""
             event = "error" if general_error else "validation_failed"
+    elif embed is None:
+        return empty_form_page(request, portal, spec)
     else:
         form = form_class()
     if embed is not None:
@@ -197,10 +202,23 @@ def render_form_page(
     request: HttpRequest, portal: Portal, spec: FormSpec, form: SignupForm, **extra: Any
 ) -> HttpResponse:
     """The sign-up page; the admin's preview renders the same page with preview=True."""
-    if portal.advanced_security:
-        csp_allow(request, "script-src", f"https://amazon-cognito-assets.{portal.region}.amazoncognito.com")
+    _allow_advanced_security(request, portal)
+    context = form_page_context(
+        portal,
+        spec,
+        form,
+        form_token=guards.form_token(),
+        confirm_url=step_url(request, "confirm", portal, embed=extra.get("embed")),
+        **extra,
+    )
+    return render(request, "signup/form.html", context)
+
+
+def form_page_context(
+    portal: Portal, spec: FormSpec, form: SignupForm, *, form_token: str, confirm_url: str, **extra: Any
+) -> dict[str, Any]:
     rules = policy_rules(spec, form)
-    context = {
+    return {
         "portal": portal,
         "form": form,
         # The empty form's inputs are the same on every first visit; rendering each widget through its
@@ -210,16 +228,48 @@ def render_form_page(
         else per_spec(
             "fields", spec, lambda: render_to_string("signup/fields.html", {"form": form, "policy_rules": rules})
         ),
-        "form_token": guards.form_token(),
+        "form_token": form_token,
         "honeypot_field": guards.HONEYPOT_FIELD,
         "policy_rules": rules,
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
         "client_messages": per_spec("messages", spec, lambda: client_messages(spec)),
+        "confirm_url": confirm_url,
         **extra,
     }
-    context["confirm_url"] = step_url(request, "confirm", portal, embed=context.get("embed"))
-    return render(request, "signup/form.html", context)
+
+
+# Stand-ins for what differs between two first visits, unguessable so no content can contain them.
+SLOTS = {name: f"signup-slot-{secrets.token_hex(16)}" for name in ("csrf_token", "form_token", "confirm_url")}
+
+
+def empty_form_page(request: HttpRequest, portal: Portal, spec: FormSpec) -> HttpResponse:
+    """A first visit's page (no values, no errors, not framed): rendered once per portal as loaded and
+    language with stand-ins for the CSRF token, the form token and the confirm link, which each
+    visit fills in. The same page render_form_page gives, for a fraction of its CPU."""
+    _allow_advanced_security(request, portal)
+    pages: dict[tuple[str, int], str] = portal.__dict__.setdefault("_empty_pages", {})
+    key = (get_language() or "", id(spec))
+    page = pages.get(key)
+    if page is None:
+        context = form_page_context(
+            portal,
+            spec,
+            signup_form_class(spec)(),
+            form_token=SLOTS["form_token"],
+            confirm_url=SLOTS["confirm_url"],
+            csrf_token=SLOTS["csrf_token"],
+        )
+        page = pages[key] = render_to_string("signup/form.html", context)
+    page = page.replace(SLOTS["csrf_token"], escape(get_token(request)))  # get_token also sets the cookie
+    page = page.replace(SLOTS["form_token"], escape(guards.form_token()))
+    page = page.replace(SLOTS["confirm_url"], escape(step_url(request, "confirm", portal)))
+    return HttpResponse(page)
+
+
+def _allow_advanced_security(request: HttpRequest, portal: Portal) -> None:
+    if portal.advanced_security:
+        csp_allow(request, "script-src", f"https://amazon-cognito-assets.{portal.region}.amazoncognito.com")
 
 
 _per_spec: dict[tuple[str, int, str], tuple[FormSpec, Any]] = {}

@@ -2,6 +2,8 @@
 no query and no AWS call per form view, few queries per sign-up, portals kept per process but never
 stale in the process that changed them, and a worker warmed up before its first visitor."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -88,8 +90,66 @@ def test_the_empty_form_is_rendered_once_per_spec_and_language(client, monkeypat
     english = client.get("/signup/acme/").content.decode()
     assert client.get("/signup/acme/").content.decode().count('name="email"') == 1
     spanish = client.get("/signup/acme/?lang=es").content.decode()
-    assert rendered == ["signup/fields.html", "signup/fields.html"]
+    assert rendered == ["signup/fields.html", "signup/form.html"] * 2  # once per language, not per visit
     assert "(optional)" in english and "(opcional)" in spanish and "(optional)" not in spanish
+
+
+@pytest.mark.parametrize(
+    ("fields", "query"),
+    [
+        ({}, ""),
+        ({}, "?lang=de&campaign=spring&analytics_endpoint_id=abc"),
+        (
+            {
+                "require_consent": True,
+                "consent_version": "v2",
+                "terms_url": "https://example.com/terms",
+                "heading": "Join <Acme> & co",
+                "intro": "Line one\nline two",
+                "footer_text": "Acme Inc.",
+                "logo_url": "https://example.com/logo.png",
+                "advanced_security": True,
+                "client_metadata_params": ["campaign"],
+            },
+            "?lang=es&campaign=a%26b%22c",
+        ),
+    ],
+    ids=["plain", "carried-query", "everything"],
+)
+def test_the_kept_empty_page_is_the_page_rendered_in_full(client, rf, fields, query):
+    from django.utils import translation
+
+    from signup import views
+    from signup.forms import signup_form_class
+
+    make_portal(**fields)
+    kept = client.get(f"/signup/acme/{query}")
+    assert client.get(f"/signup/acme/{query}").status_code == 200  # served from the kept page
+    request = rf.get(f"/signup/acme/{query}")
+    request.csp_extra = {}
+    language = {"": "en", "?lang=de": "de"}.get(query[:8], "es" if "lang=es" in query else "en")
+    with translation.override(language):
+        portal = portal_cache.portal_by_slug("acme")
+        spec = services.portal_form_spec(portal)
+        full = views.render_form_page(request, portal, spec, signup_form_class(spec)())
+    tokens = re.compile(r'(name="(?:csrfmiddlewaretoken|form_token)" value=")[^"]+"')
+    assert tokens.sub(r'\1…"', kept.content.decode()) == tokens.sub(r'\1…"', full.content.decode())
+    assert kept["Content-Security-Policy"].count("amazoncognito.com") == int("advanced_security" in fields)
+    assert "csrftoken" in kept.cookies
+    assert "signup-slot-" not in kept.content.decode()
+
+
+def test_each_visit_gets_its_own_tokens(client):
+    make_portal()
+    first, second = (client_of_its_own().get("/signup/acme/").content.decode() for _ in range(2))
+    pattern = re.compile(r'name="form_token" value="([^"]+)"')
+    assert pattern.search(first)[1] != pattern.search(second)[1]
+
+
+def client_of_its_own():
+    from django.test import Client
+
+    return Client()
 
 
 def test_a_form_shown_again_with_errors_is_rendered_for_its_values(client):
