@@ -250,6 +250,7 @@ def test_the_confirm_form_takes_only_usernames_cognito_would(client):
     assert "cannot contain spaces or invisible characters" in page
 
 
+@pytest.mark.django_db(transaction=True)  # the real handler closes its connection when the request ends
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("charset", ["rot13", "punycode", "idna", "base64", "utf-16"])
 def test_an_odd_charset_with_a_query_string_never_reaches_djangos_decoder(method, charset):
