@@ -91,6 +91,17 @@ def empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """A request leaves its language active in the thread (LocaleMiddleware, ?lang=), as Django does; a
+    test that renders or validates outside a request must not inherit the previous test's."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def fresh_clients():
     cognito.forget_clients()
     yield
