@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -308,7 +309,7 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         encoded_data=context.encoded_data,
     )
     try:
-        with transaction.atomic():  # a savepoint of its own, committed before Cognito is called
+        with _own_statement():  # committed before Cognito is called
             attempt = _new_attempt(
                 portal,
                 context,
@@ -381,6 +382,16 @@ def signup_submit(*, portal: Portal, form: SignupForm, context: RequestContext) 
         setattr(attempt, name, value)
     logs.event("signup.succeeded", attempt=attempt.reference, portal=portal.slug, latency_ms=result.latency_ms)
     return SubmitOutcome(attempt, next_step="done" if result.user_confirmed else "confirm")
+
+
+def _own_statement() -> AbstractContextManager[Any]:
+    """Around a single write whose IntegrityError we catch. Outside a transaction (every request: no
+    ATOMIC_REQUESTS) the statement commits on its own and a failure leaves nothing to roll back, so no
+    BEGIN is needed; and on SQLite a transaction opened by Python holds the one write lock while the ORM
+    builds the statement, during which the thread may wait for the GIL and every other writer sleeps in
+    SQLite's busy handler. Inside a transaction (tests, a caller's atomic block) a savepoint keeps the
+    failure from spoiling it."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def hand_back_connection() -> None:

@@ -41,6 +41,22 @@ def test_a_repeated_submission_calls_sign_up_once_and_shows_the_first_outcome(br
     assert SignupAttempt.objects.count() == 1  # the stub had one answer: a second call would have failed
 
 
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_repeat_is_caught_without_one(browser_like, stub):
+    # As in production: the pending attempt's INSERT commits on its own, with no BEGIN or savepoint.
+    from django.db import connection
+
+    make_portal()
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1", "CodeDeliveryDetails": DELIVERY})
+    token = shown_token(browser_like)
+    assert not connection.in_atomic_block
+    first = browser_like.post("/signup/acme/", {**GOOD, "form_token": token})
+    again = browser_like.post("/signup/acme/", {**GOOD, "form_token": token})
+    assert first.status_code == again.status_code == 302
+    assert SignupAttempt.objects.count() == 1
+    assert SignupAttempt.objects.get().status == "succeeded"
+
+
 def test_a_repeated_refused_submission_shows_the_same_refusal(browser_like, stub):
     make_portal()
     stub.add_client_error(
