@@ -211,3 +211,32 @@ def test_forms_share_their_fixed_choices_instead_of_copying_them():
     first.fields["zoneinfo"].choices = [("", "—"), ("UTC", "UTC")]  # a new list for one form only
     assert len(second.fields["zoneinfo"].choices) > 400
     assert form_class(data={"zoneinfo": "Europe/Berlin"}).has_error("zoneinfo") is False
+
+
+def test_sqlite_connections_take_turns_for_writes_and_no_other_backend_does():
+    from signup import sqlite
+
+    connection.ensure_connection()
+    assert (sqlite.take_turns in connection.execute_wrappers) == (connection.vendor == "sqlite")
+
+
+@pytest.mark.parametrize(
+    ("sql", "in_transaction", "takes_turn"),
+    [
+        ("INSERT INTO t VALUES (1)", False, True),
+        ("  update t SET a = 1", False, True),
+        ("DELETE FROM t", False, True),
+        ("SELECT * FROM t", False, False),
+        ("INSERT INTO t VALUES (1)", True, False),  # its transaction may hold SQLite's lock already
+    ],
+)
+def test_a_write_outside_a_transaction_holds_the_turn_only_while_it_runs(sql, in_transaction, takes_turn):
+    from types import SimpleNamespace
+
+    from signup import sqlite
+
+    seen = []
+    context = {"connection": SimpleNamespace(in_atomic_block=in_transaction)}
+    sqlite.take_turns(lambda *args: seen.append(sqlite._turn.locked()), sql, None, False, context)
+    assert seen == [takes_turn]
+    assert not sqlite._turn.locked()
