@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
@@ -35,9 +36,46 @@ def hit(scope: str, key: str, limit: Limit) -> bool:
     A fixed window per key, counted atomically (in Redis across processes). Keys are hashed so no
     personal data lands in the cache's key space.
     """
+    return count(_cache_key(scope, key, limit), limit.seconds + 1) <= limit.count
+
+
+# Counts each key in turn, stopping at the first over its limit (later ones are then not counted).
+COUNT_UNTIL_OVER = """
+for i = 1, #KEYS do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i - 1]) end
+  if n > tonumber(ARGV[2 * i]) then return i end
+end
+return 0
+"""
+
+
+_count_until_over: Any = None
+
+
+def first_exceeded(checks: list[tuple[str, str, Limit]]) -> int | None:
+    """Count one request against each (scope, key, limit) in order; the index of the first whose
+    allowance is used up (the ones after it are not counted), or None. On Redis one round trip."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if not isinstance(backend, RedisCache):
+        for index, (scope, key, limit) in enumerate(checks):
+            if not hit(scope, key, limit):
+                return index
+        return None
+    keys = [backend.make_and_validate_key(_cache_key(scope, key, limit)) for scope, key, limit in checks]
+    args = [value for _, _, limit in checks for value in (limit.seconds + 1, limit.count)]
+    global _count_until_over
+    client = backend._cache.get_client(keys[0], write=True)
+    if _count_until_over is None:
+        _count_until_over = client.register_script(COUNT_UNTIL_OVER)  # EVALSHA from then on
+    over = int(_count_until_over(keys=keys, args=args, client=client))
+    return over - 1 if over else None
+
+
+def _cache_key(scope: str, key: str, limit: Limit) -> str:
     window = int(time.time() // limit.seconds)
     digest = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()[:32]
-    return count(f"signup:rate:{scope}:{digest}:{window}", limit.seconds + 1) <= limit.count
+    return f"signup:rate:{scope}:{digest}:{window}"
 
 
 def count(cache_key: str, seconds: int) -> int:

@@ -56,9 +56,12 @@ def submission_check(*, portal: Portal, data: Any, context: RequestContext) -> C
         return Check(key, "blocked_honeypot")
     if time.time() - shown_at < settings.SIGNUP_MIN_FILL_SECONDS:
         return Check(key, "blocked_too_fast")
-    if not abuse.hit("signup-ip", f"{portal.pk}:{context.client_ip}", _portal_limit(portal, "signup_per_ip")):
-        return Check(key, "rate_limited")
-    if not abuse.hit("signup-portal", str(portal.pk), _portal_limit(portal, "signup_per_portal")):
+    limits = [
+        ("signup-ip", f"{portal.pk}:{context.client_ip}", _portal_limit(portal, "signup_per_ip")),
+        # Counted only when the address is within its own limit: one address cannot use up the portal's.
+        ("signup-portal", str(portal.pk), _portal_limit(portal, "signup_per_portal")),
+    ]
+    if abuse.first_exceeded(limits) is not None:
         return Check(key, "rate_limited")
     return Check(key)
 

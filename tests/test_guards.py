@@ -297,3 +297,19 @@ def test_setting_the_charset_aside_keeps_the_other_parameters():
     accepted = {"CONTENT_TYPE": "text/plain; charset=UTF-8"}
     set_aside_unusable_charset(accepted)
     assert accepted == {"CONTENT_TYPE": "text/plain; charset=UTF-8"}
+
+
+def test_limits_stop_counting_at_the_first_one_used_up():
+    # One round trip on Redis (the PostgreSQL run), the same answers on local memory (the SQLite run).
+    from django.core.cache import cache
+
+    from signup import abuse
+
+    per_ip, per_portal = abuse.Limit(2, 60), abuse.Limit(3, 60)
+    checks = [("ip", "10.0.0.1", per_ip), ("portal", "acme", per_portal)]
+    assert [abuse.first_exceeded(checks) for _ in range(3)] == [None, None, 0]
+    # The refused third request did not use the portal's allowance: another address still gets one.
+    assert abuse.first_exceeded([("ip", "10.0.0.2", per_ip), ("portal", "acme", per_portal)]) is None
+    assert abuse.first_exceeded([("ip", "10.0.0.3", per_ip), ("portal", "acme", per_portal)]) == 1
+    assert cache.get(abuse._cache_key("portal", "acme", per_portal)) == 4
+    assert abuse.hit("ip", "10.0.0.1", per_ip) is False  # hit() and first_exceeded() share their counters
