@@ -153,7 +153,10 @@ class PortalAdmin(admin.ModelAdmin):
         if request.method == "POST":
             services.portal_sync(portal=portal)
             self.message_user(
-                request, _("Re-synced: %(n)d change(s) applied.") % {"n": len(drift.changes)}, messages.SUCCESS
+                request,
+                ngettext("Re-synced: %(n)d change applied.", "Re-synced: %(n)d changes applied.", len(drift.changes))
+                % {"n": len(drift.changes)},
+                messages.SUCCESS,
             )
             return HttpResponseRedirect(change_url)
         context = {
@@ -379,7 +382,7 @@ class StuckUserAdmin(ReadOnlyAttemptAdmin):
         results = (action(attempt=attempt, actor=actor) for attempt in queryset.select_related("portal"))
         ok, errors = operators.iter_results(results)
         if ok:
-            self.message_user(request, done % {"n": ok}, messages.SUCCESS)
+            self.message_user(request, done(ok) % {"n": ok}, messages.SUCCESS)
         for line in errors:
             self.message_user(request, line, messages.ERROR)
 
@@ -393,12 +396,27 @@ class StuckUserAdmin(ReadOnlyAttemptAdmin):
 
     @admin.action(description=_("Send the confirmation code again"))
     def resend_code(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._run(request, queryset, operators.stuck_user_resend, _("Sent %(n)d code(s)."))
+        self._run(
+            request,
+            queryset,
+            operators.stuck_user_resend,
+            lambda n: ngettext("Sent %(n)d code.", "Sent %(n)d codes.", n),
+        )
 
     @admin.action(description=_("Confirm the user (AdminConfirmSignUp)"))
     def confirm_users(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._run(request, queryset, operators.stuck_user_confirm, _("Confirmed %(n)d user(s)."))
+        self._run(
+            request,
+            queryset,
+            operators.stuck_user_confirm,
+            lambda n: ngettext("Confirmed %(n)d user.", "Confirmed %(n)d users.", n),
+        )
 
     @admin.action(description=_("Delete the unconfirmed user in Cognito (AdminDeleteUser)"))
     def delete_unconfirmed(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._run(request, queryset, operators.stuck_user_delete, _("Deleted %(n)d unconfirmed user(s)."))
+        self._run(
+            request,
+            queryset,
+            operators.stuck_user_delete,
+            lambda n: ngettext("Deleted %(n)d unconfirmed user.", "Deleted %(n)d unconfirmed users.", n),
+        )

@@ -251,3 +251,19 @@ def test_the_confirm_and_closed_pages_are_translated_too(client):
     make_portal("shut", is_open=False)
     closed = client.get("/signup/shut/?lang=de").content.decode()
     assert "Die Registrierung ist derzeit geschlossen." in closed
+
+
+@pytest.mark.parametrize(
+    ("language", "one", "two"),
+    [
+        ("en", "Sent 1 code.", "Sent 2 codes."),
+        ("de", "1 Code gesendet.", "2 Codes gesendet."),
+        ("es", "Se envió 1 código.", "Se enviaron 2 códigos."),
+    ],
+)
+def test_operator_counts_read_naturally_in_the_singular_and_the_plural(language, one, two):
+    from django.utils import translation
+    from django.utils.translation import ngettext
+
+    with translation.override(language):
+        assert [ngettext("Sent %(n)d code.", "Sent %(n)d codes.", n) % {"n": n} for n in (1, 2)] == [one, two]

@@ -92,11 +92,11 @@ def test_operators_look_up_resend_and_confirm_stuck_users(admin_client, client, 
 
     before = len(requests.get(f"{emulator}/_outbox", params={"username": "alice"}, timeout=5).json())
     resent = run_action(admin_client, "resend_code", [alice])
-    assert "Sent 1 code(s)." in messages_of(resent)
+    assert "Sent 1 code." in messages_of(resent)
     assert len(requests.get(f"{emulator}/_outbox", params={"username": "alice"}, timeout=5).json()) == before + 1
 
     confirmed = run_action(admin_client, "confirm_users", [alice])
-    assert "Confirmed 1 user(s)." in messages_of(confirmed)
+    assert "Confirmed 1 user." in messages_of(confirmed)
     assert live_status(emulator, demo_pool, "alice") == "CONFIRMED"
     alice.refresh_from_db()
     assert alice.confirmed_at is not None and alice.resend_count == 1
@@ -111,7 +111,7 @@ def test_delete_removes_only_unconfirmed_users_and_reports_each_row(
     emulator_client(emulator).admin_confirm_sign_up(UserPoolId=demo_pool["user_pool_id"], Username="bob")
     response = run_action(admin_client, "delete_unconfirmed", [alice, bob])
     shown = messages_of(response)
-    assert "Deleted 1 unconfirmed user(s)." in shown
+    assert "Deleted 1 unconfirmed user." in shown
     assert "bob: not deleted: the user is CONFIRMED" in shown
     with pytest.raises(Exception, match="UserNotFoundException"):
         live_status(emulator, demo_pool, "alice")
