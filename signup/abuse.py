@@ -36,7 +36,7 @@ def hit(scope: str, key: str, limit: Limit) -> bool:
     A fixed window per key, counted atomically (in Redis across processes). Keys are hashed so no
     personal data lands in the cache's key space.
     """
-    return count(_cache_key(scope, key, limit), limit.seconds + 1) <= limit.count
+    return first_exceeded([(scope, key, limit)]) is None
 
 
 # Counts each key in turn, stopping at the first over its limit (later ones are then not counted).
@@ -55,11 +55,12 @@ _count_until_over: Any = None
 
 def first_exceeded(checks: list[tuple[str, str, Limit]]) -> int | None:
     """Count one request against each (scope, key, limit) in order; the index of the first whose
-    allowance is used up (the ones after it are not counted), or None. On Redis one round trip."""
-    backend = caches[DEFAULT_CACHE_ALIAS]
+    allowance is used up (the ones after it are not counted), or None. On Redis one round trip; Django's
+    Redis backend stores integers unpickled, so cache.get() still reads these counters."""
+    backend = caches[DEFAULT_CACHE_ALIAS]  # `cache` is a proxy, not the backend itself
     if not isinstance(backend, RedisCache):
         for index, (scope, key, limit) in enumerate(checks):
-            if not hit(scope, key, limit):
+            if count(_cache_key(scope, key, limit), limit.seconds + 1) > limit.count:
                 return index
         return None
     keys = [backend.make_and_validate_key(_cache_key(scope, key, limit)) for scope, key, limit in checks]
@@ -79,16 +80,8 @@ def _cache_key(scope: str, key: str, limit: Limit) -> str:
 
 
 def count(cache_key: str, seconds: int) -> int:
-    """Add one to a counter that lives `seconds` from its first count, and return the new count."""
-    backend = caches[DEFAULT_CACHE_ALIAS]  # `cache` is a proxy, not the backend itself
-    if isinstance(backend, RedisCache):
-        # One round trip: Django's add() and incr() take three (incr checks that the key exists first).
-        # Django's Redis backend stores integers unpickled, so cache.get() still reads this counter.
-        key = backend.make_and_validate_key(cache_key)
-        pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)
-        pipe.set(key, 0, ex=seconds, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
+    """Add one to a counter that lives `seconds` from its first count, and return the new count, with
+    Django's cache API (Redis counts through first_exceeded's script instead)."""
     if cache.add(cache_key, 1, seconds):
         return 1
     try:

@@ -141,7 +141,7 @@ def test_limits_are_kept_in_the_shared_cache():
 
 
 def test_counters_count_every_concurrent_hit_once_and_expire_with_their_window():
-    # On the PostgreSQL run the cache is Redis (one pipelined round trip); on SQLite, local memory.
+    # Django's cache API: local memory on the SQLite run, Redis on the PostgreSQL run.
     from concurrent.futures import ThreadPoolExecutor
 
     from django.core.cache import cache
@@ -297,6 +297,18 @@ def test_setting_the_charset_aside_keeps_the_other_parameters():
     accepted = {"CONTENT_TYPE": "text/plain; charset=UTF-8"}
     set_aside_unusable_charset(accepted)
     assert accepted == {"CONTENT_TYPE": "text/plain; charset=UTF-8"}
+
+
+def test_concurrent_hits_are_each_counted_once():
+    # Redis's script on the PostgreSQL run, Django's cache API on the SQLite run.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signup import abuse
+
+    limit = abuse.Limit(40, 60)
+    with ThreadPoolExecutor(16) as pool:
+        allowed = list(pool.map(lambda _: abuse.hit("x", "concurrent", limit), range(64)))
+    assert allowed.count(True) == 40
 
 
 def test_limits_stop_counting_at_the_first_one_used_up():
