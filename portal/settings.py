@@ -159,6 +159,10 @@ LOGGING = {
 # Connect and read timeouts for calls to Cognito (seconds).
 COGNITO_CONNECT_TIMEOUT = env.float("COGNITO_CONNECT_TIMEOUT", default=3.0)
 COGNITO_READ_TIMEOUT = env.float("COGNITO_READ_TIMEOUT", default=10.0)
+# Kept-alive connections to Cognito per client and process: at least the threads that may call at once
+# (gunicorn.conf.py runs GUNICORN_THREADS, 32, per worker). botocore keeps 10 by default; a call beyond
+# them opens a connection (a TLS handshake) and closes it afterwards.
+COGNITO_MAX_POOL_CONNECTIONS = env.int("COGNITO_MAX_POOL_CONNECTIONS", default=env.int("GUNICORN_THREADS", default=32))
 # How many reverse proxies in front of us append to X-Forwarded-For; 0 trusts none of it.
 SIGNUP_TRUSTED_PROXY_COUNT = env.int("SIGNUP_TRUSTED_PROXY_COUNT", default=0)
 # Hosts a portal's success redirect may point at (exact host names; "*.example.com" for subdomains).

@@ -129,8 +129,12 @@ _clients: dict[tuple[str, str | None, bool], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _timeouts() -> dict[str, float]:
-    return {"connect_timeout": settings.COGNITO_CONNECT_TIMEOUT, "read_timeout": settings.COGNITO_READ_TIMEOUT}
+def _connection_settings() -> dict[str, Any]:
+    return {
+        "connect_timeout": settings.COGNITO_CONNECT_TIMEOUT,
+        "read_timeout": settings.COGNITO_READ_TIMEOUT,
+        "max_pool_connections": settings.COGNITO_MAX_POOL_CONNECTIONS,
+    }
 
 
 def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
@@ -143,10 +147,12 @@ def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
         if key not in _clients:
             if public:
                 config = botocore.config.Config(
-                    signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}, **_timeouts()
+                    signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}, **_connection_settings()
                 )
             else:
-                config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, **_timeouts())
+                config = botocore.config.Config(
+                    retries={"mode": "standard", "max_attempts": 3}, **_connection_settings()
+                )
             session = boto3.session.Session()
             client = session.client("cognito-idp", region_name=region, endpoint_url=endpoint_url or None, config=config)
             client.meta.events.register("before-parse.cognito-identity-provider", _refuse_garbled_success)

@@ -1,5 +1,7 @@
 """The Cognito seam: SecretHash, what each call sends, how answers and failures come back."""
 
+import importlib.util
+
 import botocore.exceptions
 import pytest
 from botocore.stub import ANY
@@ -109,6 +111,17 @@ def test_public_clients_never_retry_and_have_timeouts(settings):
     assert client.meta.config.read_timeout == settings.COGNITO_READ_TIMEOUT
     assert client.meta.config.connect_timeout == settings.COGNITO_CONNECT_TIMEOUT
     assert cognito.client_for("eu-west-1", None, public=True) is client
+
+
+def test_clients_keep_a_connection_for_every_thread_of_a_worker(settings):
+    # botocore keeps 10; a gunicorn worker runs 32 threads that may each wait on Cognito at once.
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", settings.BASE_DIR / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    assert conf.threads <= settings.COGNITO_MAX_POOL_CONNECTIONS
+    for public in (True, False):
+        client = cognito.client_for("eu-west-1", None, public=public)
+        assert client.meta.config.max_pool_connections == settings.COGNITO_MAX_POOL_CONNECTIONS
 
 
 @pytest.mark.parametrize(
