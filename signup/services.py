@@ -245,6 +245,19 @@ def _new_attempt(portal: Portal, context: RequestContext, form: SignupForm, **va
     )
 
 
+def rehearse_attempt_writes(portal: Portal) -> None:
+    """A sign-up's three writes (the pending attempt, its event, its outcome) in a transaction rolled
+    back: Django builds its per-model state on a model's first save, and the database learns the
+    statements, before the first visitor's sign-up pays for it. Nothing is kept."""
+    with transaction.atomic():
+        attempt = SignupAttempt.objects.create(
+            portal=portal, username="rehearsal", attributes={"email": "rehearsal@example.com"}, status=Status.PENDING
+        )
+        attempt_event(attempt, AttemptEvent.Kind.SIGNUP, ok=True, detail={"rehearsal": True})
+        SignupAttempt.objects.filter(pk=attempt.pk).update(status=Status.SUCCEEDED, completed_at=timezone.now())
+        transaction.set_rollback(True)
+
+
 def storable(value: object, limit: int) -> str:
     """Text any database keeps: no NUL (PostgreSQL refuses it), no lone surrogates, bounded."""
     if not isinstance(value, str):

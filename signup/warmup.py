@@ -58,7 +58,8 @@ def warm_up() -> None:
             portal = portal_by_slug(slug)
             if portal is None or not portal.is_synced:
                 continue
-            cognito.client_for(portal.region, portal.endpoint_url or None, public=True)
+            cognito.rehearse(portal.region, portal.endpoint_url or None, portal.client_id)
+            services.rehearse_attempt_writes(portal)
             for language, _ in settings.LANGUAGES:
                 with translation.override(language):
                     spec = services.portal_form_spec(portal, language)

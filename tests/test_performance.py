@@ -3,6 +3,7 @@ no query and no AWS call per form view, few queries per sign-up, portals kept pe
 stale in the process that changed them, and a worker warmed up before its first visitor."""
 
 import re
+import threading
 
 import pytest
 from django.db import connection
@@ -174,6 +175,65 @@ def test_warm_up_builds_the_client_and_reads_the_portals_before_any_visitor(monk
         stubber.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
         assert client.post("/signup/acme/", GOOD).status_code == 302
     assert built == []
+
+
+def test_warm_up_rehearses_a_sign_up_without_sending_or_keeping_anything(monkeypatch, caplog):
+    from botocore.httpsession import URLLib3Session
+
+    from signup.models import AttemptEvent, SignupAttempt
+
+    make_portal()
+    answered = []
+    real_answer = cognito._answer_rehearsal
+
+    def answer(request, **kwargs):
+        response = real_answer(request, **kwargs)
+        answered.append((request.headers["X-Amz-Target"], response.status_code))
+        return response
+
+    monkeypatch.setattr(cognito, "_answer_rehearsal", answer)
+    monkeypatch.setattr(URLLib3Session, "send", lambda *a, **k: pytest.fail("a rehearsal went to the network"))
+    warmup.warm_up()
+    assert "worker.warm_up_failed" not in caplog.text
+    operations = [target.decode().rpartition(".")[2] for target, _ in answered]
+    assert operations == ["SignUp", "ConfirmSignUp", "ResendConfirmationCode"]
+    assert {status for _, status in answered} == {200}
+    assert SignupAttempt.objects.count() == 0 and AttemptEvent.objects.count() == 0
+
+
+def test_after_the_rehearsal_calls_go_to_cognito_again(monkeypatch):
+    from botocore.httpsession import URLLib3Session
+
+    class Sent(Exception):
+        pass
+
+    def send(*args, **kwargs):
+        raise Sent
+
+    make_portal()
+    warmup.warm_up()
+    monkeypatch.setattr(URLLib3Session, "send", send)
+    client = cognito.client_for("us-east-1", None, public=True)
+    with pytest.raises(Sent):
+        client.sign_up(ClientId="c", Username="u", Password="Str0ng!Passw0rd")
+
+
+def test_only_the_rehearsing_thread_is_answered_locally():
+    class Request:
+        headers = {"X-Amz-Target": b"AWSCognitoIdentityProviderService.SignUp"}
+        url = "https://cognito-idp.us-east-1.amazonaws.com/"
+
+    assert cognito._answer_rehearsal(Request()) is None
+    cognito._rehearsing.active = True
+    try:
+        assert cognito._answer_rehearsal(Request()).status_code == 200
+        other = []
+        thread = threading.Thread(target=lambda: other.append(cognito._answer_rehearsal(Request())))
+        thread.start()
+        thread.join()
+        assert other == [None]
+    finally:
+        cognito._rehearsing.active = False
 
 
 def test_warm_up_never_stops_a_worker_from_starting(monkeypatch, caplog):
