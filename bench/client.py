@@ -188,3 +188,45 @@ async def load(
     await asyncio.gather(*(client() for _ in range(clients)))
     result.seconds = time.perf_counter() - started
     return result
+
+
+async def paced(
+    host: str, port: int, build: Callable[[], bytes], *, rate: float, seconds: float, connections: int
+) -> LoadResult:
+    """Open loop: a request every 1/`rate` s whether or not earlier ones were answered, as independent
+    visitors arrive, over at most `connections` kept-alive connections (a request that finds none free
+    waits for one). Latency counts from the moment the request was due, so a server that falls behind
+    shows it in every later request (no coordinated omission)."""
+    result = LoadResult()
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    pool = [Connection(host, port) for _ in range(connections)]
+    for connection in pool:
+        free.put_nowait(connection)
+
+    async def one(due: float) -> None:
+        connection = await free.get()
+        try:
+            response = await connection.request(build())
+        except (OSError, asyncio.IncompleteReadError, ConnectionLost, ValueError) as error:
+            result.failures[type(error).__name__] += 1
+            connection.close()
+        else:
+            result.latencies_ms.append((time.perf_counter() - due) * 1000)
+            result.statuses[response.status] += 1
+        finally:
+            free.put_nowait(connection)
+
+    started = time.perf_counter()
+    tasks = []
+    for index in range(round(rate * seconds)):
+        due = started + index / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.ensure_future(one(due)))
+    await asyncio.gather(*tasks)
+    result.seconds = time.perf_counter() - started
+    for connection in pool:
+        result.resent += connection.resent
+        connection.close()
+    return result

@@ -35,8 +35,60 @@ def test_the_benchmark_measures_every_figure_against_its_baseline(tmp_path):
         "2. Portal CPU per sign-up",
         "3. Sign-ups/s at 100 ms",
         "3. Sign-up p99 under that load",
+        "3. At an offered 300 sign-ups/s",
         "4. Process start -> first served form",
         "4. First sign-up in each worker",
     ):
         assert any(name.startswith(prefix) for name in rows), prefix
     assert "Targets missed" in completed.stdout
+
+
+def serve_slowly(seconds: float):
+    """A loopback HTTP/1.1 server that answers every request after `seconds`, one at a time per connection."""
+    import asyncio
+
+    async def handle(reader, writer):
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(seconds)
+                writer.write(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def paced_against_slow_server(rate: float, seconds: float, connections: int):
+    import asyncio
+
+    from bench.client import get, paced
+
+    async def run():
+        server = await serve_slowly(0.02)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await paced(
+                "127.0.0.1",
+                port,
+                lambda: get("127.0.0.1", port, "/"),
+                rate=rate,
+                seconds=seconds,
+                connections=connections,
+            )
+
+    return asyncio.run(run())
+
+
+def test_the_open_loop_keeps_its_pace_when_the_server_keeps_up():
+    result = paced_against_slow_server(rate=50, seconds=0.4, connections=4)
+    assert result.statuses[302] == 20 and not result.failures
+    assert 20 <= result.median() < 100
+
+
+def test_the_open_loop_counts_the_wait_of_requests_the_server_falls_behind_on():
+    # One connection answers 50 requests a second; 100 a second are due, so each waits longer than the last.
+    result = paced_against_slow_server(rate=100, seconds=0.3, connections=1)
+    assert result.statuses[302] == 30
+    ordered = result.latencies_ms
+    assert ordered[-1] > ordered[0] + 200  # the last was due at 0.29 s and answered after about 0.6 s
