@@ -22,10 +22,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def post_worker_init(worker):
-    """Build the boto3 clients and read the portals before the first visitor, not during their sign-up."""
+    """Build the boto3 clients and read the portals before the first visitor, not during their sign-up;
+    then start the gthread pool's threads, each with the connections Django keeps per thread."""
     try:
-        from signup.warmup import warm_up
+        from signup.warmup import warm_threads, warm_up
 
         warm_up()
+        if getattr(worker, "tpool", None) is not None:
+            warm_threads(worker.tpool, worker.cfg.threads)
     except Exception:  # never stop a worker from serving; it only starts colder
         worker.log.warning("Warm-up skipped", exc_info=True)

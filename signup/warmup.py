@@ -10,8 +10,11 @@ worker serves anyway, as it would have without warming up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
+from concurrent.futures import Executor, wait
 
 from django.conf import settings
 from django.core.cache import cache
@@ -23,7 +26,7 @@ from django.utils import translation
 
 from . import cognito, logs, services
 from .forms import ConfirmForm, SignupForm, signup_form_class
-from .models import Portal
+from .models import Portal, SignupAttempt
 from .portal_cache import portal_by_slug
 
 TEMPLATES = ["signup/form.html", "signup/fields.html", "signup/field.html", "signup/confirm.html", "signup/done.html"]
@@ -74,3 +77,33 @@ def warm_up() -> None:
             if not connection.in_atomic_block:
                 connection.close()  # opened here, the main thread's: no request thread will use it
     logs.event("worker.warmed_up", portals=len(slugs), ms=round((time.perf_counter() - started) * 1000))
+
+
+def warm_thread() -> None:
+    """What Django keeps per thread, opened before a visitor needs it: the database connection (SQLite
+    opens its file, sets its pragmas and reads the schema on the first statement) and the cache backend
+    with its own Redis connection. A pooled PostgreSQL connection goes straight back to the pool."""
+    try:
+        SignupAttempt.objects.filter(pk=0).exists()
+        cache.get("signup:warm-up")
+    finally:
+        services.hand_back_connection()
+
+
+def warm_threads(executor: Executor, count: int, timeout: float = 10.0) -> int:
+    """Start `count` threads of a worker's pool (gunicorn's gthread) now and warm each; how many were.
+
+    A pool starts a thread only when a task finds none idle, so each task waits for all the others
+    before warming its thread: every submission then starts a new one. A pool with fewer threads than
+    `count` breaks the wait after `timeout` and warms what it has."""
+    barrier = threading.Barrier(count, timeout=timeout)
+
+    def start() -> int:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        warm_thread()
+        return threading.get_ident()
+
+    futures = [executor.submit(start) for _ in range(count)]
+    done, _ = wait(futures, timeout=timeout * 2)
+    return len({future.result() for future in done if future.exception() is None})

@@ -236,6 +236,38 @@ def test_only_the_rehearsing_thread_is_answered_locally():
         cognito._rehearsing.active = False
 
 
+@pytest.mark.django_db(transaction=True)
+def test_every_thread_of_a_worker_pool_starts_with_its_connections():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import caches
+    from django.db import connections
+
+    def state():
+        barrier.wait()  # one task per thread
+        pooled = getattr(connections["default"], "pool", None) is not None
+        cached = getattr(caches._connections, "default", None) is not None  # this thread's own backend
+        return threading.get_ident(), pooled or connections["default"].connection is not None, cached
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert warmup.warm_threads(pool, 4) == 4
+        barrier = threading.Barrier(4, timeout=10)
+        seen = [future.result() for future in [pool.submit(state) for _ in range(4)]]
+        barrier = threading.Barrier(4, timeout=10)
+        for future in [pool.submit(lambda: (barrier.wait(), connections.close_all())) for _ in range(4)]:
+            future.result()
+    assert len({ident for ident, _, _ in seen}) == 4  # four threads, started by the warm-up
+    assert all(connected for _, connected, _ in seen)
+    assert all(cached for _, _, cached in seen)
+
+
+def test_a_pool_smaller_than_asked_is_warmed_as_far_as_it_goes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert warmup.warm_threads(pool, 3, timeout=0.5) == 2
+
+
 def test_warm_up_never_stops_a_worker_from_starting(monkeypatch, caplog):
     monkeypatch.setattr(warmup.Portal.objects, "filter", lambda **k: 1 / 0)
     warmup.warm_up()
