@@ -2,10 +2,12 @@
 
 gunicorn.conf.py calls warm_up() when a worker starts (post_worker_init): the URLconf and the page
 templates are loaded, the cache connected to, and for every open portal the boto3 client is built
-(about 100 ms each), the form spec read in every language, and the form made to check sample values
-once, which compiles the validators' regular expressions (Django compiles them on first use: 60 ms of
-a first sign-up). No call leaves the machine and nothing is written. A failure here is logged and the
-worker serves anyway, as it would have without warming up.
+(about 100 ms each) and rehearses the three public calls (answered on this machine), the attempt's
+writes are rehearsed in a transaction rolled back, the form spec is read in every language, and the
+form made to check sample values once, which compiles the validators' regular expressions (Django
+compiles them on first use: 60 ms of a first sign-up). Then warm_threads() starts the worker's threads,
+each with the connections Django keeps per thread. No call leaves the machine and nothing is kept. A
+failure here is logged and the worker serves anyway, as it would have without warming up.
 """
 
 from __future__ import annotations
