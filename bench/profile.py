@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 from bench.client import get, load  # noqa: E402
 from bench.run import FORM_PATH, HOST, Visitor, first_answer  # noqa: E402
-from bench.stack import SLUG, Bench, StackError  # noqa: E402
+from bench.stack import SLUG, Bench, StackError, in_django, main_on_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PROJECT_PREFIXES = ("signup/", "portal/", "bench/")
@@ -188,18 +187,7 @@ print(json.dumps(results))
 
 def census(bench: Bench, count: int) -> str:
     """SQL queries, cache calls, boto3 clients and form specs built per request, in one fresh process."""
-    completed = subprocess.run(
-        [sys.executable, "-c", CENSUS, SLUG, str(count), str(os.getpid())],
-        cwd=ROOT,
-        env=bench.env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise StackError(f"the census failed:\n{completed.stderr[-3000:]}")
-    results = json.loads(completed.stdout.strip().splitlines()[-1])
+    results = in_django(bench, "the census", CENSUS, SLUG, str(count), str(os.getpid()), timeout=300)
     lines = ["Census (one fresh process, Django test client; each sign-up POST follows a form GET, not counted):"]
     for label, figures in results.items():
         lines.append(
@@ -221,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / ".gitignore").write_text("*\n")
-    bench = Bench()
-    try:
+
+    def work(bench: Bench) -> None:
         bench.record_pool()
         bench.start_fake(args.latency_ms)
         bench.open_backend(args.backend)
@@ -231,15 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (RESULTS / f"summary-{args.backend}-{stamp}.txt").write_text(text)
         print(text)
-        return 0
-    except StackError as error:
-        print(f"profile: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        for note in bench.close():
-            print(note, file=sys.stderr)
+
+    return main_on_stack("profile", work)
 
 
 if __name__ == "__main__":

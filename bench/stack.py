@@ -17,10 +17,12 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,3 +283,37 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(saved)
     return {k: v for k, v in values.items() if not k.startswith("__") and isinstance(v, str | int | float)}
+
+
+def in_django(bench: Bench, what: str, script: str, *args: str, timeout: float = 600) -> Any:
+    """Run a Python script in a fresh process with the portal's settings for this stack; the JSON it
+    prints last."""
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=bench.env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise StackError(f"{what} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main_on_stack(name: str, work: Callable[[Bench], None]) -> int:
+    """A command's life on a new stack: 0 when `work` is done, 2 when the stack could not be set up, 130
+    on Ctrl-C; the stack is taken down whatever happens."""
+    bench = Bench()
+    try:
+        work(bench)
+        return 0
+    except StackError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        for note in bench.close():
+            print(note, file=sys.stderr)

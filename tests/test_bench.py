@@ -12,17 +12,17 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKEND = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
 
 
-def test_the_benchmark_measures_every_figure_against_its_baseline(tmp_path):
-    figures = tmp_path / "figures.json"
+def run_script(*argv: str) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--backend", BACKEND, "--json", str(figures)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return completed
+
+
+def test_the_benchmark_measures_every_figure_against_its_baseline(tmp_path):
+    figures = tmp_path / "figures.json"
+    completed = run_script("bench/run.py", "--quick", "--backend", BACKEND, "--json", str(figures))
     [report] = json.loads(figures.read_text())
     assert report["backend"] == BACKEND
     rows = {row["figure"]: row for row in report["rows"]}
@@ -41,6 +41,13 @@ def test_the_benchmark_measures_every_figure_against_its_baseline(tmp_path):
     ):
         assert any(name.startswith(prefix) for name in rows), prefix
     assert "Targets missed" in completed.stdout
+
+
+def test_the_write_costs_are_measured_on_this_runs_backend():
+    completed = run_script("bench/writes.py", "--backend", BACKEND, "--count", "20")
+    assert f"== {BACKEND} ==" in completed.stdout
+    for row in ("1. pending attempt (INSERT)", "2. its event (INSERT)", "3. its outcome (UPDATE)", "first warm_thread"):
+        assert row in completed.stdout, row
 
 
 def serve_slowly(seconds: float):
