@@ -347,6 +347,24 @@ def _context(ip_address: str, encoded_data: str) -> dict[str, str]:
     return context
 
 
+def _add_visitor_context(
+    params: dict[str, Any],
+    client_metadata: Any,
+    ip_address: str,
+    encoded_data: str,
+    analytics_endpoint_id: str,
+) -> None:
+    """What every public call carries about the visitor, each part only when there is one: ClientMetadata
+    for the pool's triggers, UserContextData for threat protection, AnalyticsMetadata for Pinpoint."""
+    if client_metadata:
+        params["ClientMetadata"] = dict(client_metadata)
+    if analytics_endpoint_id:
+        params["AnalyticsMetadata"] = {"AnalyticsEndpointId": analytics_endpoint_id}
+    context = _context(ip_address, encoded_data)
+    if context:
+        params["UserContextData"] = context
+
+
 def _request_id(response: dict[str, Any]) -> str:
     return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
 
@@ -362,13 +380,7 @@ def sign_up(target: Target, call: SignUpCall) -> SignUpResult:
         params["UserAttributes"] = [{"Name": n, "Value": v} for n, v in call.attributes]
     if call.validation_data:
         params["ValidationData"] = [{"Name": n, "Value": v} for n, v in call.validation_data]
-    if call.client_metadata:
-        params["ClientMetadata"] = dict(call.client_metadata)
-    if call.analytics_endpoint_id:
-        params["AnalyticsMetadata"] = {"AnalyticsEndpointId": call.analytics_endpoint_id}
-    context = _context(call.ip_address, call.encoded_data)
-    if context:
-        params["UserContextData"] = context
+    _add_visitor_context(params, call.client_metadata, call.ip_address, call.encoded_data, call.analytics_endpoint_id)
     _with_secret(target, call.username, params)
     client = client_for(target.region, target.endpoint_url, public=True)
     response, latency = _call(client, "sign_up", **params)
@@ -391,16 +403,14 @@ def confirm_sign_up(
     code: str,
     client_metadata: dict[str, str] | None = None,
     ip_address: str = "",
+    encoded_data: str = "",
+    analytics_endpoint_id: str = "",
     force_alias_creation: bool = False,
 ) -> CallResult:
     params: dict[str, Any] = {"ClientId": target.client_id, "Username": username, "ConfirmationCode": code}
     if force_alias_creation:
         params["ForceAliasCreation"] = True
-    if client_metadata:
-        params["ClientMetadata"] = dict(client_metadata)
-    context = _context(ip_address, "")
-    if context:
-        params["UserContextData"] = context
+    _add_visitor_context(params, client_metadata, ip_address, encoded_data, analytics_endpoint_id)
     _with_secret(target, username, params)
     client = client_for(target.region, target.endpoint_url, public=True)
     response, latency = _call(client, "confirm_sign_up", **params)
@@ -408,14 +418,16 @@ def confirm_sign_up(
 
 
 def resend_confirmation_code(
-    target: Target, *, username: str, client_metadata: dict[str, str] | None = None, ip_address: str = ""
+    target: Target,
+    *,
+    username: str,
+    client_metadata: dict[str, str] | None = None,
+    ip_address: str = "",
+    encoded_data: str = "",
+    analytics_endpoint_id: str = "",
 ) -> CallResult:
     params: dict[str, Any] = {"ClientId": target.client_id, "Username": username}
-    if client_metadata:
-        params["ClientMetadata"] = dict(client_metadata)
-    context = _context(ip_address, "")
-    if context:
-        params["UserContextData"] = context
+    _add_visitor_context(params, client_metadata, ip_address, encoded_data, analytics_endpoint_id)
     _with_secret(target, username, params)
     client = client_for(target.region, target.endpoint_url, public=True)
     response, latency = _call(client, "resend_confirmation_code", **params)

@@ -613,6 +613,8 @@ def signup_confirm(
             code=code,
             client_metadata=context.client_metadata,
             ip_address=user_context_ip(portal, context),
+            encoded_data=context.encoded_data,
+            analytics_endpoint_id=context.analytics_endpoint_id,
             force_alias_creation=force_alias_creation,
         )
     except (
@@ -683,6 +685,8 @@ def signup_resend(
             username=username,
             client_metadata=context.client_metadata,
             ip_address=user_context_ip(portal, context),
+            encoded_data=context.encoded_data,
+            analytics_endpoint_id=context.analytics_endpoint_id,
         )
     except (
         cognito.CognitoError,

@@ -334,6 +334,7 @@ def confirm_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refu
     delivery: dict[str, Any] = dict(attempt.code_delivery) if attempt else {}
     if portal.hide_existing_accounts:
         delivery = {}  # where a code went would tell a new account from a taken username
+    _allow_advanced_security(request, portal)
     if request.method == "POST" and refusal:
         error = message(refusal)
     elif request.method == "POST" and form.is_valid():
@@ -379,6 +380,7 @@ def confirm_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refu
             "username_known": bool(attempt and username),
             "username": username,
             "embed": replace(embed, event=event) if embed else None,
+            "advanced_security_script": _advanced_security_script(portal),
         },
     )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.stub import ANY
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -489,8 +490,24 @@ def test_what_the_portal_cannot_pass_on_is_refused_not_dropped(stub):
     make_portal()
     result = run("confirm_signup", "acme", "--username", "alice", "--confirmation-code", "1", "--session", "x" * 20)
     assert result.code == 2 and "Not sent with ConfirmSignUp by this portal, so refused: Session" in result.stderr
-    result = run("resend_code", "acme", "--username", "alice", "--user-context-data", "EncodedData=abc")
-    assert result.code == 2 and "refused: UserContextData.EncodedData" in result.stderr
+
+
+def test_confirm_and_resend_pass_on_threat_protection_data_and_the_analytics_endpoint(stub):
+    make_portal()
+    expected = {"UserContextData": {"EncodedData": "abc"}, "AnalyticsMetadata": {"AnalyticsEndpointId": "e-1"}}
+    stub.add_response(
+        "resend_confirmation_code", {}, {"ClientId": ANY, "Username": "alice", "SecretHash": ANY, **expected}
+    )
+    stub.add_response(
+        "confirm_sign_up",
+        {},
+        {"ClientId": ANY, "Username": "alice", "ConfirmationCode": "1", "SecretHash": ANY, **expected},
+    )
+    extra = ("--user-context-data", "EncodedData=abc", "--analytics-metadata", "AnalyticsEndpointId=e-1")
+    result = run("resend_code", "acme", "--username", "alice", *extra)
+    assert result.code == 0, result.stderr
+    result = run("confirm_signup", "acme", "--username", "alice", "--confirmation-code", "1", *extra)
+    assert result.code == 0, result.stderr
 
 
 def test_resend_code_sends_a_new_code_and_counts_it(emulator, demo_portal):

@@ -160,6 +160,33 @@ def test_confirm_and_resend_send_the_hash_of_their_own_username(stub):
     assert result.code_delivery == cognito.CodeDelivery("c***@e***", "EMAIL", "email")
 
 
+def test_confirm_and_resend_carry_the_visitors_context_like_sign_up(stub):
+    context = {"IpAddress": "203.0.113.7", "EncodedData": "device-fingerprint"}
+    analytics = {"AnalyticsEndpointId": "endpoint-1"}
+    for operation, answer in (("confirm_sign_up", {}), ("resend_confirmation_code", {})):
+        stub.add_response(
+            operation,
+            answer,
+            {
+                "ClientId": TARGET.client_id,
+                "Username": "carol",
+                "SecretHash": ANY,
+                "ClientMetadata": {"campaign": "spring"},
+                "UserContextData": context,
+                "AnalyticsMetadata": analytics,
+                **({"ConfirmationCode": "123456"} if operation == "confirm_sign_up" else {}),
+            },
+        )
+    visitor = {
+        "client_metadata": {"campaign": "spring"},
+        "ip_address": "203.0.113.7",
+        "encoded_data": "device-fingerprint",
+        "analytics_endpoint_id": "endpoint-1",
+    }
+    cognito.confirm_sign_up(TARGET, username="carol", code="123456", **visitor)
+    cognito.resend_confirmation_code(TARGET, username="carol", **visitor)
+
+
 def test_an_answer_that_is_not_the_operations_shape_is_no_answer(stub):
     # botocore turns a 200 with an HTML body into {"message": ...}; ConfirmSignUp's real answer is {}.
     client = cognito.client_for("us-east-1", None, public=True)

@@ -87,6 +87,37 @@ def test_the_confirm_step_resends_the_code(client, stub):
     assert SignupAttempt.objects.get().resend_count == 1
 
 
+def test_the_confirm_step_sends_threat_protection_data_and_the_analytics_endpoint(client, stub):
+    from botocore.stub import ANY
+
+    make_portal(advanced_security=True)
+    page = client.get("/signup/acme/confirm/")
+    text = page.content.decode()
+    assert "amazon-cognito-advanced-security-data.min.js" in text and 'name="user_context_data"' in text
+    assert "https://amazon-cognito-assets.us-east-1.amazoncognito.com" in page["Content-Security-Policy"]
+    expected = {"UserContextData": {"EncodedData": "fingerprint"}, "AnalyticsMetadata": {"AnalyticsEndpointId": "e-1"}}
+    stub.add_response(
+        "resend_confirmation_code",
+        {"CodeDeliveryDetails": DELIVERY},
+        {"ClientId": ANY, "Username": "alice", "SecretHash": ANY, **expected},
+    )
+    stub.add_response(
+        "confirm_sign_up",
+        {},
+        {"ClientId": ANY, "Username": "alice", "ConfirmationCode": "123456", "SecretHash": ANY, **expected},
+    )
+    url = "/signup/acme/confirm/?analytics_endpoint_id=e-1"
+    sent = {"username": "alice", "user_context_data": "fingerprint"}
+    assert "We sent you a new code" in client.post(url, {**sent, "resend": "1"}).content.decode()
+    assert client.post(url, {**sent, "code": "123456"}).status_code == 302
+
+
+def test_without_threat_protection_the_confirm_step_loads_no_cognito_script(client):
+    make_portal()
+    page = client.get("/signup/acme/confirm/")
+    assert "amazoncognito.com" not in page.content.decode() + page["Content-Security-Policy"]
+
+
 def test_a_bad_confirm_link_asks_for_the_username(client):
     make_portal()
     page = client.get("/signup/acme/confirm/?t=forged").content.decode()

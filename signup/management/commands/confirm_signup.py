@@ -12,7 +12,7 @@ from signup.models import Portal
 class Command(OperationCommand):
     help = "Confirm a sign-up with its code, like `aws cognito-idp confirm-sign-up` (Cognito ConfirmSignUp)."
     operation = "ConfirmSignUp"
-    # AnalyticsMetadata, UserContextData.EncodedData and Session cannot reach Cognito through the portal yet.
+    # Session (from a SignUp that starts a sign-in) is refused: the portal signs nobody in.
     sent = {
         "ClientId",
         "SecretHash",
@@ -20,7 +20,8 @@ class Command(OperationCommand):
         "ConfirmationCode",
         "ForceAliasCreation",
         "ClientMetadata",
-        "UserContextData.IpAddress",
+        "AnalyticsMetadata",
+        "UserContextData",
     }
 
     def run(self, portal: Portal, params: dict[str, Any]) -> None:

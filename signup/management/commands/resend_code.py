@@ -15,8 +15,7 @@ class Command(OperationCommand):
         "(Cognito ResendConfirmationCode); at most five an hour per username, as on the page."
     )
     operation = "ResendConfirmationCode"
-    # AnalyticsMetadata and UserContextData.EncodedData cannot reach Cognito through the portal yet.
-    sent = {"ClientId", "SecretHash", "Username", "ClientMetadata", "UserContextData.IpAddress"}
+    sent = {"ClientId", "SecretHash", "Username", "ClientMetadata", "AnalyticsMetadata", "UserContextData"}
 
     def run(self, portal: Portal, params: dict[str, Any]) -> None:
         step = self.step(portal, params, resend=True)
