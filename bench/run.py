@@ -183,6 +183,7 @@ class Measure:
         self.workers: list[int] = []
         self.first_signups: dict[int, float] = {}
         self.cold: dict[str, float] = {}
+        self.describes_before = 0
 
     async def run(self) -> None:
         settings = gunicorn_settings(self.bench.env())
@@ -198,6 +199,7 @@ class Measure:
             steady_p99 = await self.signup_overhead()
             await self.throughput()
             self.report_cold_start(steady_p99)
+            self.report_schema_reads()
         finally:
             self.bench.stop(master)
 
@@ -214,6 +216,7 @@ class Measure:
 
     async def cold_start(self) -> Any:
         self.say("cold start of the portal")
+        self.describes_before = describe_calls(self.bench.fake("/_counts"))
         process, self.port, started = self.bench.start_gunicorn("portal")
         page = await first_answer(self.port, FORM_PATH, started, process)
         self.cold["form"] = (time.perf_counter() - started) * 1000
@@ -237,6 +240,16 @@ class Measure:
         if len(by_worker) < len(self.workers):
             self.report.notes.append(f"first sign-up measured in {len(by_worker)} of {len(self.workers)} workers")
         return process
+
+    def report_schema_reads(self) -> None:
+        reads = describe_calls(self.bench.fake("/_counts")) - self.describes_before
+        self.report.add(
+            "4. Schema reads (Describe calls) from start to the end of the run",
+            f"{reads}",
+            "the portal reads its snapshot from the database",
+            "0",
+            reads == 0,
+        )
 
     def report_cold_start(self, steady_p99: float) -> None:
         self.report.add(
@@ -475,6 +488,10 @@ class Measure:
 
 
 # --- Helpers -------------------------------------------------------------------------------------
+
+
+def describe_calls(counts: dict[str, int]) -> int:
+    return sum(n for operation, n in counts.items() if operation.startswith("Describe"))
 
 
 async def first_answer(port: int, path: str, started: float, process: Any, seconds: float = 60) -> Any:

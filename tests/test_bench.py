@@ -28,6 +28,7 @@ def test_the_benchmark_measures_every_figure_against_its_baseline(tmp_path):
     rows = {row["figure"]: row for row in report["rows"]}
     assert rows["1. AWS calls per form view (steady state)"]["verdict"] == "PASS"
     assert rows["3. Requests not answered 302 (either kind)"]["verdict"] == "PASS"
+    assert rows["4. Schema reads (Describe calls) from start to the end of the run"]["verdict"] == "PASS"
     for prefix in (
         "1. Form page throughput",
         "2. Sign-up overhead, median",
