@@ -187,10 +187,8 @@ def form_flow(request: HttpRequest, portal: Portal, embed: Embed | None, refusal
                 form.add_error(name, message(code))
             general_error = message(outcome.general_error) if outcome.general_error else ""
             event = "error" if general_error else "validation_failed"
-    elif embed is None:
-        return empty_form_page(request, portal, spec)
     else:
-        form = form_class()
+        return empty_form_page(request, portal, spec, embed)
     if embed is not None:
         embed = replace(embed, event=event)
     response = render_form_page(request, portal, spec, form, general_error=general_error, attempt=attempt, embed=embed)
@@ -240,18 +238,27 @@ def form_page_context(
 
 
 # Stand-ins for what differs between two first visits, unguessable so no content can contain them.
-SLOTS = {name: f"signup-slot-{secrets.token_hex(16)}" for name in ("csrf_token", "form_token", "confirm_url")}
+SLOTS = {
+    name: f"signup-slot-{secrets.token_hex(16)}"
+    for name in ("csrf_token", "form_token", "confirm_url", "embed_id", "embed_parent", "embed_token")
+}
 
 
-def empty_form_page(request: HttpRequest, portal: Portal, spec: FormSpec) -> HttpResponse:
-    """A first visit's page (no values, no errors, not framed): rendered once per portal as loaded and
-    language with stand-ins for the CSRF token, the form token and the confirm link, which each
-    visit fills in. The same page render_form_page gives, for a fraction of its CPU."""
+def empty_form_page(request: HttpRequest, portal: Portal, spec: FormSpec, embed: Embed | None = None) -> HttpResponse:
+    """A first visit's page (no values, no errors): rendered once per portal as loaded, language and,
+    in a frame, theme, with stand-ins for what each visit fills in (the CSRF token, or in a frame the
+    frame's id, its parent and the single-use embed token; the form token; the confirm link). The same
+    page render_form_page gives, for a fraction of its CPU."""
     _allow_advanced_security(request, portal)
-    pages: dict[tuple[str, int], str] = portal.__dict__.setdefault("_empty_pages", {})
-    key = (get_language() or "", id(spec))
+    pages: dict[tuple[str, int, str | None], str] = portal.__dict__.setdefault("_empty_pages", {})
+    key = (get_language() or "", id(spec), embed.theme if embed else None)
     page = pages.get(key)
     if page is None:
+        stand_in = None
+        if embed is not None:
+            stand_in = replace(
+                embed, id=SLOTS["embed_id"], parent=SLOTS["embed_parent"], token=SLOTS["embed_token"], event=""
+            )
         context = form_page_context(
             portal,
             spec,
@@ -259,11 +266,16 @@ def empty_form_page(request: HttpRequest, portal: Portal, spec: FormSpec) -> Htt
             form_token=SLOTS["form_token"],
             confirm_url=SLOTS["confirm_url"],
             csrf_token=SLOTS["csrf_token"],
+            embed=stand_in,
         )
         page = pages[key] = render_to_string("signup/form.html", context)
-    page = page.replace(SLOTS["csrf_token"], escape(get_token(request)))  # get_token also sets the cookie
+    if embed is None:
+        page = page.replace(SLOTS["csrf_token"], escape(get_token(request)))  # get_token also sets the cookie
+    else:  # a frame posts with its embed token, never a cookie
+        page = page.replace(SLOTS["embed_id"], escape(embed.id)).replace(SLOTS["embed_parent"], escape(embed.parent))
+        page = page.replace(SLOTS["embed_token"], escape(embed.token))
     page = page.replace(SLOTS["form_token"], escape(guards.form_token()))
-    page = page.replace(SLOTS["confirm_url"], escape(step_url(request, "confirm", portal)))
+    page = page.replace(SLOTS["confirm_url"], escape(step_url(request, "confirm", portal, embed=embed)))
     return HttpResponse(page)
 
 

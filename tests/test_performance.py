@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from signup import cognito, portal_cache, services, warmup
 from signup.models import FieldOverride, Portal
@@ -138,6 +139,56 @@ def test_the_kept_empty_page_is_the_page_rendered_in_full(client, rf, fields, qu
     assert kept["Content-Security-Policy"].count("amazoncognito.com") == int("advanced_security" in fields)
     assert "csrftoken" in kept.cookies
     assert "signup-slot-" not in kept.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "query"),
+    [
+        ({}, ""),
+        ({}, "?parent=https://shop.example.com&embed=frame-1&theme=dark&lang=de&campaign=spring"),
+        ({}, "?parent=https://elsewhere.example.net&embed=frame-2"),  # not listed: no parent to talk to
+        (
+            {"advanced_security": True, "require_consent": True, "consent_version": "v1"},
+            "?parent=https://shop.example.com&theme=light",
+        ),
+    ],
+    ids=["bare", "listed-parent", "unlisted-parent", "everything"],
+)
+def test_the_kept_framed_page_is_the_framed_page_rendered_in_full(client, rf, fields, query):
+    from signup import views
+    from signup.forms import signup_form_class
+
+    make_portal(embed_origins=["https://shop.example.com"], client_metadata_params=["campaign"], **fields)
+    kept = client.get(f"/embed/acme/{query}")
+    again = client.get(f"/embed/acme/{query}")  # served from the kept page
+    request = rf.get(f"/embed/acme/{query}")
+    request.csp_extra = {}
+    language = "de" if "lang=de" in query else "en"
+    with translation.override(language):
+        portal = portal_cache.portal_by_slug("acme")
+        spec = services.portal_form_spec(portal)
+        full = views.render_form_page(
+            request, portal, spec, signup_form_class(spec)(), embed=views.embed_for(request, portal)
+        )
+    tokens = re.compile(r'(name="(?:form_token|embed_token)" value=")[^"]+"')
+    for page in (kept, again):
+        assert page.status_code == 200 and "signup-slot-" not in page.content.decode()
+        assert tokens.sub(r'\1…"', page.content.decode()) == tokens.sub(r'\1…"', full.content.decode())
+        assert "csrftoken" not in page.cookies  # a frame never gets the CSRF cookie
+    assert kept["Content-Security-Policy"] == again["Content-Security-Policy"]
+    assert "frame-ancestors" in kept["Content-Security-Policy"]
+
+
+def test_each_framed_visit_gets_its_own_embed_token_and_keeps_its_theme(client):
+    make_portal(embed_origins=["https://shop.example.com"])
+    pages = [
+        client.get(f"/embed/acme/?parent=https://shop.example.com&theme={t}").content.decode()
+        for t in ("dark", "light", "dark")
+    ]
+    embed_tokens = [re.search(r'name="embed_token" value="([^"]+)"', page).group(1) for page in pages]
+    assert len(set(embed_tokens)) == 3
+    assert "theme-dark" in pages[0] and "theme-light" in pages[1] and "theme-dark" in pages[2]
+    assert "theme-dark" not in pages[1]
 
 
 def test_each_visit_gets_its_own_tokens(client):
