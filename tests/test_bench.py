@@ -31,6 +31,7 @@ def test_the_benchmark_measures_every_figure_against_its_baseline(tmp_path):
     assert rows["4. Schema reads (Describe calls) from start to the end of the run"]["verdict"] == "PASS"
     for prefix in (
         "1. Form page throughput",
+        "1. Framed form page throughput",
         "2. Sign-up overhead, median",
         "2. Sign-up overhead, p99",
         "2. Portal CPU per sign-up",
