@@ -178,16 +178,15 @@ def _refuse_garbled_success(response_dict: dict[str, Any], **_: Any) -> None:
 # --- Rehearsal (warm-up) ------------------------------------------------------------------------
 
 # Answers given locally while a worker rehearses the public calls: valid, and never a real user's.
+_REHEARSAL_DELIVERY = {"Destination": "w***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
 _REHEARSAL_ANSWERS = {
     "SignUp": {
         "UserConfirmed": False,
         "UserSub": "00000000-0000-4000-8000-000000000000",
-        "CodeDeliveryDetails": {"Destination": "w***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"},
+        "CodeDeliveryDetails": _REHEARSAL_DELIVERY,
     },
     "ConfirmSignUp": {},
-    "ResendConfirmationCode": {
-        "CodeDeliveryDetails": {"Destination": "w***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
-    },
+    "ResendConfirmationCode": {"CodeDeliveryDetails": _REHEARSAL_DELIVERY},
 }
 _rehearsing = threading.local()
 

@@ -59,12 +59,17 @@ def warm_up() -> None:
         for name in TEMPLATES:
             get_template(name)
         slugs = list(Portal.objects.filter(is_open=True).order_by("slug").values_list("slug", flat=True)[:MAX_PORTALS])
+        rehearsed: set[tuple[str, str | None]] = set()  # portals of one region and endpoint share a client
         for slug in slugs:
             portal = portal_by_slug(slug)
             if portal is None or not portal.is_synced:
                 continue
-            cognito.rehearse(portal.region, portal.endpoint_url or None, portal.client_id)
-            services.rehearse_attempt_writes(portal)
+            client_key = (portal.region, portal.endpoint_url or None)
+            if not rehearsed:  # Django's per-model state is the process's: one portal's writes warm it
+                services.rehearse_attempt_writes(portal)
+            if client_key not in rehearsed:
+                cognito.rehearse(*client_key, portal.client_id)
+                rehearsed.add(client_key)
             for language, _ in settings.LANGUAGES:
                 with translation.override(language):
                     spec = services.portal_form_spec(portal, language)

@@ -252,6 +252,18 @@ def test_warm_up_rehearses_a_sign_up_without_sending_or_keeping_anything(monkeyp
     assert SignupAttempt.objects.count() == 0 and AttemptEvent.objects.count() == 0
 
 
+def test_warm_up_rehearses_each_client_once_and_the_writes_once(monkeypatch):
+    make_portal()
+    make_portal("beta")  # same region and endpoint as acme: the same client
+    make_portal("gamma", region="eu-west-1")
+    calls = {"rehearse": [], "writes": []}
+    monkeypatch.setattr(cognito, "rehearse", lambda region, endpoint, client_id: calls["rehearse"].append(region))
+    monkeypatch.setattr(services, "rehearse_attempt_writes", lambda portal: calls["writes"].append(portal.slug))
+    warmup.warm_up()
+    assert sorted(calls["rehearse"]) == ["eu-west-1", "us-east-1"]
+    assert len(calls["writes"]) == 1
+
+
 def test_after_the_rehearsal_calls_go_to_cognito_again(monkeypatch):
     from botocore.httpsession import URLLib3Session
 
