@@ -149,6 +149,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[int(rank) - 1]
 
 
+async def send(connection: Connection, raw: bytes, since: float, result: LoadResult) -> None:
+    """One request: its status and its latency counted from `since` go into `result`, or, when no answer
+    came, the failure (and the connection is closed, to be opened afresh by the next request)."""
+    try:
+        response = await connection.request(raw)
+    except (OSError, asyncio.IncompleteReadError, ConnectionLost, ValueError) as error:
+        result.failures[type(error).__name__] += 1
+        connection.close()
+        return
+    result.latencies_ms.append((time.perf_counter() - since) * 1000)
+    result.statuses[response.status] += 1
+
+
 async def load(
     host: str,
     port: int,
@@ -171,15 +184,7 @@ async def load(
                     return
                 remaining[0] -= 1
                 raw = build()
-                started = time.perf_counter()
-                try:
-                    response = await connection.request(raw)
-                except (OSError, asyncio.IncompleteReadError, ConnectionLost, ValueError) as error:
-                    result.failures[type(error).__name__] += 1
-                    connection.close()
-                    continue
-                result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                result.statuses[response.status] += 1
+                await send(connection, raw, time.perf_counter(), result)
         finally:
             result.resent += connection.resent
             connection.close()
@@ -206,13 +211,7 @@ async def paced(
     async def one(due: float) -> None:
         connection = await free.get()
         try:
-            response = await connection.request(build())
-        except (OSError, asyncio.IncompleteReadError, ConnectionLost, ValueError) as error:
-            result.failures[type(error).__name__] += 1
-            connection.close()
-        else:
-            result.latencies_ms.append((time.perf_counter() - due) * 1000)
-            result.statuses[response.status] += 1
+            await send(connection, build(), due, result)
         finally:
             free.put_nowait(connection)
 
