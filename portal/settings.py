@@ -81,7 +81,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool per process instead of a new server connection per request. A thread hands its connection
-    # back while it waits on Cognito (services.hand_back_connection), so a few serve every thread, and
+    # back while it waits on Cognito (flows.attempts.hand_back_connection), so a few serve every thread, and
     # several processes stay well below PostgreSQL's max_connections (100 by default).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),

@@ -1,10 +1,15 @@
-"""Rate limits shared by every portal process (through the cache: Redis in production)."""
+"""Rate limits shared by every portal process (through the cache: Redis in production).
+
+The one rate limiter: the sign-up guards, requests for a new code and admin logins all count here.
+Windows are fixed (aligned to the epoch), so when a caller is over its limit `window_end` says when it
+may try again."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +29,11 @@ class Limit:
         if limit.count < 1 or limit.seconds < 1:
             raise ValueError(value)
         return limit
+
+
+def window_end(limit: Limit) -> datetime:
+    """When the current window of `limit` closes: the time a caller over it may try again."""
+    return datetime.fromtimestamp((int(time.time() // limit.seconds) + 1) * limit.seconds, tz=UTC)
 
 
 def configured(name: str) -> Limit:

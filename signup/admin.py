@@ -16,11 +16,20 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import cognito, embedding, operators, services
+from . import cognito, embedding, flows, operators
 from .dashboard import dashboard_view
-from .forms import signup_form_class
-from .models import AttemptEvent, FieldOverride, FieldTranslation, Portal, SignupAttempt, StuckUser, ValidationDataField
-from .views import render_form_page
+from .flows.validation import form_class
+from .models import (
+    AttemptEvent,
+    FieldOverride,
+    FieldTranslation,
+    Portal,
+    SignupAttempt,
+    SignupAttemptQuerySet,
+    StuckUser,
+    ValidationDataField,
+)
+from .pages import render_form_page
 
 
 class FieldOverrideInline(admin.TabularInline):
@@ -120,8 +129,8 @@ class PortalAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if not portal.is_synced:
             return render(request, "signup/unavailable.html", {"portal": portal, "reason": "not_synced"})
-        spec = services.portal_form_spec(portal)
-        return render_form_page(request, portal, spec, signup_form_class(spec)(), preview=True)
+        spec = flows.portal_form_spec(portal)
+        return render_form_page(request, portal, spec, form_class(spec)(), preview=True)
 
     @admin.display(description=_("changes in Cognito since the last sync"))
     def schema_drift(self, portal: Portal) -> str:
@@ -129,8 +138,8 @@ class PortalAdmin(admin.ModelAdmin):
             return "—"
         try:
             drift = operators.portal_drift(portal=portal)
-        except operators.NETWORK_ERRORS as error:
-            return str(_("Could not ask Cognito (%(code)s).") % {"code": getattr(error, "code", type(error).__name__)})
+        except cognito.CognitoFailure as error:
+            return str(_("Could not ask Cognito (%(code)s).") % {"code": error.code})
         if not drift.drifted:
             return str(_("None: the form matches the pool and client."))
         url = reverse("admin:signup_portal_resync", args=[portal.pk])
@@ -145,13 +154,11 @@ class PortalAdmin(admin.ModelAdmin):
         change_url = reverse("admin:signup_portal_change", args=[portal.pk])
         try:
             drift = operators.portal_drift(portal=portal, fresh=True)
-        except operators.NETWORK_ERRORS as error:
-            self.message_user(
-                request, _("Could not ask Cognito (%(code)s).") % {"code": getattr(error, "code", "")}, messages.ERROR
-            )
+        except cognito.CognitoFailure as error:
+            self.message_user(request, _("Could not ask Cognito (%(code)s).") % {"code": error.code}, messages.ERROR)
             return HttpResponseRedirect(change_url)
         if request.method == "POST":
-            services.portal_sync(portal=portal)
+            flows.portal_sync(portal=portal)
             self.message_user(
                 request,
                 ngettext("Re-synced: %(n)d change applied.", "Re-synced: %(n)d changes applied.", len(drift.changes))
@@ -194,7 +201,7 @@ class PortalAdmin(admin.ModelAdmin):
         snapshot = portal.snapshot
         if not snapshot:
             return str(_("Not synced yet: use the “Sync from Cognito” action."))
-        spec = services.portal_form_spec(portal)
+        spec = flows.portal_form_spec(portal)
         rows = format_html_join(
             "",
             "<li><code>{}</code> {} ({}{})</li>",
@@ -215,9 +222,9 @@ class PortalAdmin(admin.ModelAdmin):
         synced = 0
         for portal in queryset:
             try:
-                services.portal_sync(portal=portal)
+                flows.portal_sync(portal=portal)
                 synced += 1
-            except (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer) as error:
+            except cognito.CognitoFailure as error:
                 self.message_user(request, f"{portal.slug}: {error}", messages.ERROR)
         if synced:
             text = ngettext("Synced %(n)d portal.", "Synced %(n)d portals.", synced) % {"n": synced}
@@ -233,7 +240,8 @@ class ConfirmedFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
-            return operators.filter_confirmed(queryset, self.value() == "yes")
+            attempts: SignupAttemptQuerySet = queryset  # type: ignore[assignment]
+            return attempts.confirmed() if self.value() == "yes" else attempts.unconfirmed()
         return queryset
 
 
@@ -308,7 +316,7 @@ class ReadOnlyAttemptAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("confirmed"), boolean=True)
     def confirmed(self, attempt: SignupAttempt) -> bool:
-        return attempt.confirmed_at is not None or bool(attempt.user_confirmed)
+        return attempt.is_confirmed
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -371,7 +379,7 @@ class StuckUserAdmin(ReadOnlyAttemptAdmin):
     actions = ["look_up", "resend_code", "confirm_users", "delete_unconfirmed"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return operators.stuck_users().select_related("portal")
+        return SignupAttempt.objects.stuck().select_related("portal")
 
     @admin.display(description=_("waiting"))
     def waiting(self, attempt: SignupAttempt) -> str:

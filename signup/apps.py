@@ -9,7 +9,7 @@ class SignupConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_started
 
-        from . import checks, portal_cache, sqlite  # noqa: F401  (system checks; signal receivers)
+        from . import caching, checks, sqlite  # noqa: F401  (system checks; signal receivers)
         from .middleware import set_aside_unusable_charset
 
         request_started.connect(set_aside_unusable_charset, dispatch_uid="signup.set_aside_unusable_charset")

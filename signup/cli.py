@@ -32,7 +32,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from . import cognito, services
+from . import cognito, flows
 from .forms import ConfirmForm
 from .messages import message
 from .models import Portal, SignupAttempt
@@ -404,7 +404,7 @@ def refuse_unsent(params: dict[str, Any], sent: set[str], operation: str) -> Non
         raise usage_error(f"Not sent with {operation} by this portal, so refused: {', '.join(unsent)}")
 
 
-# --- From parameters to the portal's services -------------------------------------------------
+# --- From parameters to the use cases -------------------------------------------------------
 
 
 def portal_for(slug: str | None) -> Portal:
@@ -426,7 +426,7 @@ def secret_hash_warning(portal: Portal, username: str, given: str) -> str:
     """Why a SecretHash given will not be sent as given, or "" when it is the one we compute."""
     if not given:
         return ""
-    target = services.portal_target(portal)
+    target = portal.target
     if not target.has_secret:
         return "the app client has no secret, so the SecretHash given is not sent."
     try:
@@ -438,10 +438,10 @@ def secret_hash_warning(portal: Portal, username: str, given: str) -> str:
     return "the SecretHash given is not the one for this username and app client; the computed one is sent."
 
 
-def request_context(portal: Portal, params: dict[str, Any], command: str) -> services.RequestContext:
-    """The CLI's RequestContext: the portal's static ClientMetadata with the given keys on top."""
+def visitor_from(portal: Portal, params: dict[str, Any], command: str) -> flows.Visitor:
+    """The command line as the visitor: the portal's static ClientMetadata with the given keys on top."""
     analytics = params.get("AnalyticsMetadata", {}).get("AnalyticsEndpointId", "")
-    if analytics and not services.ANALYTICS_ENDPOINT_ID.match(analytics):
+    if analytics and not cognito.ANALYTICS_ENDPOINT_ID.match(analytics):
         raise usage_error("AnalyticsMetadata.AnalyticsEndpointId: 1 to 128 letters, digits, _ . : or -.")
     user_context = params.get("UserContextData", {})
     ip = user_context.get("IpAddress", "")
@@ -454,10 +454,10 @@ def request_context(portal: Portal, params: dict[str, Any], command: str) -> ser
             raise usage_error("UserContextData.IpAddress: give the address without a zone (%…).")
         ip = str(address)
     encoded = user_context.get("EncodedData", "")
-    if len(encoded) > services.MAX_ENCODED_DATA or not encoded.isprintable():
-        raise usage_error(f"UserContextData.EncodedData: printable text of at most {services.MAX_ENCODED_DATA}.")
+    if len(encoded) > cognito.MAX_ENCODED_DATA or not encoded.isprintable():
+        raise usage_error(f"UserContextData.EncodedData: printable text of at most {cognito.MAX_ENCODED_DATA}.")
     metadata = {str(k): str(v) for k, v in (portal.client_metadata or {}).items()}
-    return services.RequestContext(
+    return flows.Visitor(
         channel=SignupAttempt.Channel.CLI,
         client_ip=ip or None,
         user_agent=f"manage.py {command}",
@@ -467,8 +467,8 @@ def request_context(portal: Portal, params: dict[str, Any], command: str) -> ser
     )
 
 
-def ip_address_warning(portal: Portal, context: services.RequestContext) -> str:
-    if context.client_ip and not services.user_context_ip(portal, context):
+def ip_address_warning(portal: Portal, visitor: flows.Visitor) -> str:
+    if visitor.client_ip and not portal.user_context_ip(visitor.client_ip):
         return (
             "UserContextData.IpAddress is not sent: Cognito honours it only from an app client with a secret "
             "that propagates additional user context data."
@@ -504,7 +504,7 @@ def confirm_form_values(params: dict[str, Any], *, resend: bool) -> tuple[str, s
     return form.cleaned_data["username"], form.cleaned_data.get("code", "")
 
 
-def step_failure(operation: str, outcome: services.StepOutcome, attempt: SignupAttempt | None) -> CliFailure:
+def step_failure(operation: str, outcome: flows.Outcome, attempt: SignupAttempt | None) -> CliFailure:
     """A confirmation or resend that did not go through: Cognito's error, or our own refusal."""
     if outcome.error_code:
         failure = failure_for(operation, outcome.error_code, outcome.error_message, attempt)
@@ -512,7 +512,7 @@ def step_failure(operation: str, outcome: services.StepOutcome, attempt: SignupA
             failure.args = (f"{failure}\nThe user is confirmed already, and the attempt now says so.",)
         return failure
     # Refused here, without a call: the hourly resend limit.
-    text = outcome.explanation or message(outcome.message_code)
+    text = outcome.explanation or message(outcome.general_error or "try_again")
     return CliFailure(f"Nothing was sent to Cognito: {text}", returncode=PORTAL_REFUSED)
 
 
@@ -523,7 +523,7 @@ def step_failure(operation: str, outcome: services.StepOutcome, attempt: SignupA
 class Step:
     username: str
     code: str
-    context: services.RequestContext
+    visitor: flows.Visitor
     attempt: SignupAttempt | None
 
 
@@ -561,8 +561,8 @@ class OperationCommand(BaseCommand):
 
     def check_portal(self, portal: Portal) -> None:
         # As the confirmation page: a closed or never-synced portal takes no step.
-        if not portal.is_open or not portal.is_synced:
-            reason = services.portal_unavailable_reason(portal) or "closed"
+        reason = portal.confirmation_unavailable_reason
+        if reason:
             raise CliFailure(f"Portal '{portal.slug}' is not available: {reason}.", returncode=PORTAL_REFUSED)
 
     def run(self, portal: Portal, params: dict[str, Any]) -> None:
@@ -575,10 +575,10 @@ class OperationCommand(BaseCommand):
     def step(self, portal: Portal, params: dict[str, Any], *, resend: bool) -> Step:
         """A confirmation or resend made ready as the page makes it: checked values, context, the attempt."""
         username, code = confirm_form_values(params, resend=resend)
-        context = request_context(portal, params, self.command_name)
+        visitor = visitor_from(portal, params, self.command_name)
         self.warn(secret_hash_warning(portal, username, params.get("SecretHash", "")))
-        self.warn(ip_address_warning(portal, context))
-        return Step(username, code, context, services.latest_attempt_for(portal, username))
+        self.warn(ip_address_warning(portal, visitor))
+        return Step(username, code, visitor, SignupAttempt.objects.latest_created(portal, username))
 
     def write_json(self, value: Any) -> None:
         self.stdout.write(json.dumps(value, indent=4, ensure_ascii=False))

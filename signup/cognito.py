@@ -11,8 +11,11 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,10 @@ import botocore.config
 import botocore.exceptions
 import botocore.parsers
 from django.conf import settings
+
+# What the public calls accept for the visitor's context (docs/cognito.md §5.3).
+ANALYTICS_ENDPOINT_ID = re.compile(r"^[\w.:-]{1,128}$")
+MAX_ENCODED_DATA = 131072
 
 
 def secret_hash(username: str, client_id: str, client_secret: str) -> str:
@@ -43,39 +50,46 @@ class Target:
     has_secret: bool = False
 
 
-class CognitoError(Exception):
-    """Cognito answered with an error: nothing was created, unless the code says otherwise."""
+class CognitoFailure(Exception):
+    """Every way a call to Cognito can fail, as one family: callers catch this and read `code`.
 
-    def __init__(self, code: str, message: str, request_id: str = "", latency_ms: int | None = None):
-        super().__init__(f"{code}: {message}")
-        self.code = code
+    `code` is Cognito's own error code when it answered, else ours (EndpointConnectionError,
+    NoAnswer, SecretUnavailable); `message` is the detail, for logs and operators, never for visitors."""
+
+    code = "Error"
+
+    def __init__(self, message: str, *, code: str = "", request_id: str = "", latency_ms: int | None = None):
+        super().__init__(f"{code or self.code}: {message}")
+        if code:
+            self.code = code
         self.message = message
         self.request_id = request_id
         self.latency_ms = latency_ms
 
 
-class CognitoUnreachable(Exception):
+class CognitoError(CognitoFailure):
+    """Cognito answered with an error: nothing was created, unless the code says otherwise."""
+
+    def __init__(self, code: str, message: str, request_id: str = "", latency_ms: int | None = None):
+        super().__init__(message, code=code, request_id=request_id, latency_ms=latency_ms)
+
+
+class CognitoUnreachable(CognitoFailure):
     """The request never reached Cognito (connection refused, DNS, connect timeout)."""
 
     code = "EndpointConnectionError"
 
-    def __init__(self, detail: str, latency_ms: int | None = None):
-        super().__init__(detail)
-        self.latency_ms = latency_ms
 
-
-class CognitoNoAnswer(Exception):
+class CognitoNoAnswer(CognitoFailure):
     """The request may have reached Cognito but no usable answer came back (read timeout, garbage)."""
 
     code = "NoAnswer"
 
-    def __init__(self, detail: str, latency_ms: int | None = None):
-        super().__init__(detail)
-        self.latency_ms = latency_ms
 
+class SecretUnavailable(CognitoFailure):
+    """The client needs a secret and we could not get it: nothing was sent."""
 
-class SecretUnavailable(Exception):
-    """The client needs a secret and we could not get it."""
+    code = "SecretUnavailable"
 
 
 @dataclass(frozen=True)
@@ -161,9 +175,11 @@ def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
         return _clients[key]
 
 
-def _refuse_garbled_success(response_dict: dict[str, Any], **_: Any) -> None:
-    """Every Cognito answer is a JSON object. botocore parses a 2xx body that is not one into an empty
-    result, which for ConfirmSignUp ({}) would pass for success; make it a parse error instead."""
+def _refuse_garbled_success(response_dict: dict[str, Any], operation_model: Any = None, **_: Any) -> None:
+    """The one check for a garbled 2xx answer: every Cognito answer is a JSON object with only the
+    operation's output members. botocore parses a body that is not JSON into {} or {"message": body},
+    which for ConfirmSignUp (whose answer is {}) would pass for success; make either a parse error,
+    which `_call` reports as no answer (docs/cognito.md §6.3)."""
     if not 200 <= response_dict.get("status_code", 0) < 300:
         return
     body = response_dict.get("body") or b""
@@ -173,22 +189,16 @@ def _refuse_garbled_success(response_dict: dict[str, Any], **_: Any) -> None:
         parsed = None
     if not isinstance(parsed, dict):
         raise botocore.parsers.ResponseParserError("Cognito answered 2xx with a body that is not a JSON object")
+    output = operation_model.output_shape if operation_model is not None else None
+    unexpected = set(parsed) - (set(output.members) if output is not None else set())
+    if unexpected:
+        name = operation_model.name if operation_model is not None else "Cognito"
+        raise botocore.parsers.ResponseParserError(f"{name}: unexpected answer ({', '.join(sorted(unexpected))})")
 
 
-# --- Rehearsal (warm-up) ------------------------------------------------------------------------
+# --- Answers given on this machine (the warm-up's rehearsal) ----------------------------------
 
-# Answers given locally while a worker rehearses the public calls: valid, and never a real user's.
-_REHEARSAL_DELIVERY = {"Destination": "w***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
-_REHEARSAL_ANSWERS = {
-    "SignUp": {
-        "UserConfirmed": False,
-        "UserSub": "00000000-0000-4000-8000-000000000000",
-        "CodeDeliveryDetails": _REHEARSAL_DELIVERY,
-    },
-    "ConfirmSignUp": {},
-    "ResendConfirmationCode": {"CodeDeliveryDetails": _REHEARSAL_DELIVERY},
-}
-_rehearsing = threading.local()
+_answering = threading.local()
 
 
 class _Body:
@@ -199,43 +209,30 @@ class _Body:
         yield self.data
 
 
-def _answer_rehearsal(request: Any, **_: Any) -> Any:
+def _answer_locally(request: Any, **_: Any) -> Any:
     """botocore's before-send: a response returned here is parsed as if it had come over the network."""
-    if not getattr(_rehearsing, "active", False):
+    answers = getattr(_answering, "answers", None)
+    if answers is None:
         return None
     operation = request.headers.get("X-Amz-Target", b"")
     operation = operation.decode() if isinstance(operation, bytes) else operation
-    answer = _REHEARSAL_ANSWERS[operation.rpartition(".")[2]]
-    headers = {"x-amzn-requestid": "rehearsal", "Content-Type": "application/x-amz-json-1.1"}
+    answer = answers[operation.rpartition(".")[2]]
+    headers = {"x-amzn-requestid": "local", "Content-Type": "application/x-amz-json-1.1"}
     return botocore.awsrequest.AWSResponse(request.url, 200, headers, _Body(json.dumps(answer).encode()))
 
 
-def rehearse(region: str, endpoint_url: str | None, client_id: str) -> None:
-    """Run SignUp, ConfirmSignUp and ResendConfirmationCode, with every parameter, through the portal's
-    client once, answered on this machine: botocore builds its per-operation state (the request
-    serialiser, the endpoint rules' resolution, event-name caches, the response parser) on an
-    operation's first call, about 5 ms of the first sign-up. Nothing leaves the machine; other threads'
-    calls are never answered here."""
-    client = client_for(region, endpoint_url, public=True)
-    context = {"IpAddress": "192.0.2.1", "EncodedData": "rehearsal"}
-    common = {
-        "ClientId": client_id,
-        "Username": "rehearsal",
-        "SecretHash": secret_hash("rehearsal", client_id, "rehearsal"),
-        "ClientMetadata": {"source": "rehearsal"},
-        "UserContextData": context,
-        "AnalyticsMetadata": {"AnalyticsEndpointId": "rehearsal"},
-    }
-    attributes = [{"Name": "email", "Value": "rehearsal@example.com"}]
-    unique_id = f"signup.rehearsal.{id(client)}"
-    client.meta.events.register_first("before-send.cognito-identity-provider", _answer_rehearsal, unique_id=unique_id)
-    _rehearsing.active = True
+@contextmanager
+def answered_locally(client: Any, answers: dict[str, dict[str, Any]]) -> Iterator[None]:
+    """Within the block, this thread's calls through `client` get `answers` (by operation name) from
+    this machine, through botocore's whole request and response path; other threads' calls, and
+    every call after the block, go to Cognito as usual."""
+    unique_id = f"signup.local-answers.{id(client)}"
+    client.meta.events.register_first("before-send.cognito-identity-provider", _answer_locally, unique_id=unique_id)
+    _answering.answers = answers
     try:
-        client.sign_up(**common, Password="Rehearsal1!", UserAttributes=attributes, ValidationData=attributes)
-        client.confirm_sign_up(**common, ConfirmationCode="123456", ForceAliasCreation=False)
-        client.resend_confirmation_code(**common)
+        yield
     finally:
-        _rehearsing.active = False
+        _answering.answers = None
         client.meta.events.unregister("before-send.cognito-identity-provider", unique_id=unique_id)
 
 
@@ -261,28 +258,15 @@ def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], i
             details.get("Code", "Unknown"), details.get("Message", ""), meta.get("RequestId", ""), latency
         ) from error
     except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.EndpointConnectionError) as error:
-        raise CognitoUnreachable(str(error), round((time.perf_counter() - started) * 1000)) from error
+        raise CognitoUnreachable(str(error), latency_ms=round((time.perf_counter() - started) * 1000)) from error
     except (
         botocore.exceptions.ReadTimeoutError,
         botocore.exceptions.ConnectionClosedError,
         botocore.parsers.ResponseParserError,
         botocore.exceptions.HTTPClientError,
     ) as error:
-        raise CognitoNoAnswer(str(error), round((time.perf_counter() - started) * 1000)) from error
-    latency = round((time.perf_counter() - started) * 1000)
-    _check_shape(client, operation, response, latency)
-    return response, latency
-
-
-def _check_shape(client: Any, operation: str, response: dict[str, Any], latency: int) -> None:
-    """botocore turns a 200 whose body is not JSON into {"message": body}; for ConfirmSignUp, whose answer
-    is {}, that would pass for success. Any key the operation's output does not have means garbage."""
-    api_name = client.meta.method_to_api_mapping.get(operation, operation)
-    output = client.meta.service_model.operation_model(api_name).output_shape
-    allowed = set(output.members) if output is not None else set()
-    unexpected = set(response) - allowed - {"ResponseMetadata"}
-    if unexpected:
-        raise CognitoNoAnswer(f"{api_name}: unexpected answer ({', '.join(sorted(unexpected))})", latency)
+        raise CognitoNoAnswer(str(error), latency_ms=round((time.perf_counter() - started) * 1000)) from error
+    return response, round((time.perf_counter() - started) * 1000)
 
 
 def describe(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -320,8 +304,8 @@ def client_secret(target: Target) -> str | None:
     client = client_for(target.region, target.endpoint_url, public=False)
     try:
         app, _ = _call(client, "describe_user_pool_client", UserPoolId=target.user_pool_id, ClientId=target.client_id)
-    except (CognitoError, CognitoUnreachable, CognitoNoAnswer) as error:
-        raise SecretUnavailable(f"DescribeUserPoolClient failed: {getattr(error, 'code', error)}") from error
+    except CognitoFailure as error:
+        raise SecretUnavailable(f"DescribeUserPoolClient failed: {error.code}") from error
     secret = app["UserPoolClient"].get("ClientSecret")
     if not secret:
         raise SecretUnavailable("the app client has no secret")
@@ -392,7 +376,7 @@ def sign_up(target: Target, call: SignUpCall) -> SignUpResult:
             latency_ms=latency,
         )
     except (KeyError, TypeError) as error:
-        raise CognitoNoAnswer(f"malformed SignUp response: {error}", latency) from error
+        raise CognitoNoAnswer(f"malformed SignUp response: {error}", latency_ms=latency) from error
 
 
 def confirm_sign_up(

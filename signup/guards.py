@@ -10,15 +10,12 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.core import signing
 
 from . import abuse
-from .forms import SignupForm
-from .models import Portal, SignupAttempt
-from .services import RequestContext, attempt_record_refused
+from .models import Portal
 
 FORM_TOKEN_SALT = "signup.form.v1"
 FORM_TOKEN_MAX_AGE = 24 * 3600
@@ -45,19 +42,19 @@ def _portal_limit(portal: Portal, name: str) -> abuse.Limit:
     return abuse.configured(name)
 
 
-def submission_check(*, portal: Portal, data: Any, context: RequestContext) -> Check:
+def submission_check(*, portal: Portal, form_token: str, honeypot: str, client_ip: str | None) -> Check:
     """The guards, cheapest first. Rate limits count only submissions that got that far."""
     try:
-        token = signing.loads(str(data.get("form_token", "")), salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE)
+        token = signing.loads(form_token, salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE)
         key, shown_at = str(token["k"]), float(token["t"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return Check(key=None, block="form_expired")
-    if data.get(HONEYPOT_FIELD):
+    if honeypot:
         return Check(key, "blocked_honeypot")
     if time.time() - shown_at < settings.SIGNUP_MIN_FILL_SECONDS:
         return Check(key, "blocked_too_fast")
     limits = [
-        ("signup-ip", f"{portal.pk}:{context.client_ip}", _portal_limit(portal, "signup_per_ip")),
+        ("signup-ip", f"{portal.pk}:{client_ip}", _portal_limit(portal, "signup_per_ip")),
         # Counted only when the address is within its own limit: one address cannot use up the portal's.
         ("signup-portal", str(portal.pk), _portal_limit(portal, "signup_per_portal")),
     ]
@@ -66,16 +63,10 @@ def submission_check(*, portal: Portal, data: Any, context: RequestContext) -> C
     return Check(key)
 
 
+# The attempt's error code for each guard's refusal.
 BLOCK_CODES = {
     "form_expired": "FormExpired",
     "blocked_honeypot": "Honeypot",
     "blocked_too_fast": "TooFast",
     "rate_limited": "RateLimited",
 }
-
-
-def attempt_record_blocked(*, portal: Portal, form: SignupForm, context: RequestContext, reason: str) -> SignupAttempt:
-    """Recorded like any refused submission, with why it was stopped."""
-    return attempt_record_refused(
-        portal=portal, form=form, context=context, status=SignupAttempt.Status.BLOCKED, error_code=BLOCK_CODES[reason]
-    )

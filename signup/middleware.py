@@ -51,7 +51,7 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         match = EMBED_PATH.match(request.path_info)
         if match:
-            from .portal_cache import portal_by_slug
+            from .caching import portal_by_slug
 
             portal = portal_by_slug(match["slug"])
             ancestors = frame_ancestors(list(portal.embed_origins if portal else []))
@@ -88,7 +88,7 @@ class AdminLoginRateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and request.path_info == "/admin/login/":
             from .abuse import configured, hit
-            from .services import client_ip
+            from .visitors import client_ip
 
             if not hit("admin-login", client_ip(request.META) or "unknown", configured("admin_login_per_ip")):
                 return render(request, "signup/rate_limited.html", {"admin": True}, status=429)

@@ -1,12 +1,20 @@
 """Portals (one per user pool and app client) and the record of every sign-up attempt."""
 
+from __future__ import annotations
+
 import uuid
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .cognito import CodeDelivery, Target
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("An environment variable name, e.g. DEMO_CLIENT_SECRET."))
@@ -185,6 +193,65 @@ class Portal(models.Model):
     def is_synced(self) -> bool:
         return bool(self.snapshot)
 
+    @property
+    def confirmation_unavailable_reason(self) -> str | None:
+        """Why the portal takes no confirmations or requests for a new code, or None when it does."""
+        if not self.is_open:
+            return "closed"
+        if not self.is_synced:
+            return "not_synced"
+        return None
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why the portal takes no sign-ups, or None when it is open for them. A pool where only
+        administrators create users still confirms the users they created."""
+        if self.confirmation_unavailable_reason:
+            return self.confirmation_unavailable_reason
+        return "admin_only" if self.snapshot.get("admin_create_only") else None
+
+    @property
+    def target(self) -> Target:
+        """Where this portal's calls to Cognito go."""
+        return Target(
+            region=self.region,
+            endpoint_url=self.endpoint_url or None,
+            user_pool_id=self.user_pool_id,
+            client_id=self.client_id,
+            client_secret_env=self.client_secret_env,
+            has_secret=bool(self.snapshot.get("has_secret")),
+        )
+
+    @property
+    def username_attributes(self) -> tuple[str, ...]:
+        return tuple(self.snapshot.get("username_attributes") or ())
+
+    @property
+    def case_sensitive(self) -> bool:
+        # A pool without UsernameConfiguration is case-sensitive (docs/cognito.md §2.4).
+        return bool(self.snapshot.get("case_sensitive", True))
+
+    def same_username(self, a: str, b: str) -> bool:
+        """Whether Cognito takes two usernames for one user in this pool (docs/cognito.md §2.4)."""
+        return a == b if self.case_sensitive else a.casefold() == b.casefold()
+
+    def username_key(self, username: str) -> str:
+        """The username as this pool tells users apart: for keys that must match as Cognito would."""
+        return username if self.case_sensitive else username.casefold()
+
+    def hides_existing_accounts(self) -> bool:
+        """A taken username answered like a new one; only where Cognito itself cannot be asked directly,
+        i.e. the client has a secret (docs/cognito.md §7.2)."""
+        return self.hide_existing_accounts and bool(self.snapshot.get("has_secret"))
+
+    def user_context_ip(self, client_ip: str | None) -> str:
+        """The visitor's address for UserContextData: Cognito honours it only for a client with a secret
+        and additional user context propagation (docs/cognito.md §5.3)."""
+        snapshot = self.snapshot
+        if snapshot.get("has_secret") and snapshot.get("propagate_user_context") and client_ip:
+            return client_ip
+        return ""
+
 
 class FieldOverride(models.Model):
     """How one generated field looks on a portal's form; the pool still decides what it accepts."""
@@ -257,6 +324,47 @@ class ValidationDataField(models.Model):
         return self.name
 
 
+CONFIRMED = Q(confirmed_at__isnull=False) | Q(user_confirmed=True)
+
+
+class SignupAttemptQuerySet(models.QuerySet["SignupAttempt"]):
+    """The questions asked of the attempt log, each answered in one place."""
+
+    def confirmed(self) -> SignupAttemptQuerySet:
+        return self.filter(CONFIRMED)
+
+    def unconfirmed(self) -> SignupAttemptQuerySet:
+        return self.exclude(CONFIRMED)
+
+    def stuck(self) -> SignupAttemptQuerySet:
+        """Attempts that created a user who has not confirmed: the operators' queue, oldest first."""
+        return self.filter(status=SignupAttempt.Status.SUCCEEDED).unconfirmed().order_by("created_at")
+
+    def to_reconcile(self, older_than: timedelta) -> SignupAttemptQuerySet:
+        """Attempts whose outcome is not known yet, old enough that no request is still waiting on it."""
+        cutoff = timezone.now() - older_than
+        return self.filter(
+            status__in=[SignupAttempt.Status.PENDING, SignupAttempt.Status.UNKNOWN], created_at__lt=cutoff
+        ).select_related("portal")
+
+    def for_username(self, portal: Portal, username: str) -> SignupAttemptQuerySet:
+        """The portal's attempts for this username, matched as the pool matches usernames."""
+        lookup = "username" if portal.case_sensitive else "username__iexact"
+        return self.filter(portal=portal, **{lookup: username})
+
+    def latest_created(self, portal: Portal, username: str) -> SignupAttempt | None:
+        """The newest attempt that created this user: the one a confirmation or a new code belongs to."""
+        return (
+            self.for_username(portal, username)
+            .filter(status=SignupAttempt.Status.SUCCEEDED)
+            .order_by("-created_at")
+            .first()
+        )
+
+    def older_than(self, days: int) -> SignupAttemptQuerySet:
+        return self.filter(created_at__lt=timezone.now() - timedelta(days=days))
+
+
 class SignupAttempt(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
@@ -312,6 +420,8 @@ class SignupAttempt(models.Model):
     resend_count = models.PositiveIntegerField(default=0)
     last_resent_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SignupAttemptQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -338,6 +448,94 @@ class SignupAttempt(models.Model):
     @staticmethod
     def search_text_for(username: str, attributes: dict[str, str]) -> str:
         return " ".join([username, *attributes.values()]).lower()[:10000]
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None or bool(self.user_confirmed)
+
+    # --- State transitions: each writes only its own columns, in one UPDATE, and keeps the instance
+    # in step. Concurrent transitions of one attempt (a confirmation while an operator looks the user
+    # up) must not overwrite each other's columns, which save() would.
+
+    def _change(self, **values: Any) -> None:
+        type(self).objects.filter(pk=self.pk).update(**values)
+        for name, value in values.items():
+            if not hasattr(value, "resolve_expression"):
+                setattr(self, name, value)
+
+    def mark_succeeded(
+        self, *, user_sub: str, user_confirmed: bool, delivery: CodeDelivery | None, request_id: str, latency_ms: int
+    ) -> None:
+        """Cognito created the user."""
+        now = timezone.now()
+        self._change(
+            status=self.Status.SUCCEEDED,
+            completed_at=now,
+            request_id=request_id,
+            latency_ms=latency_ms,
+            user_sub=user_sub,
+            user_confirmed=user_confirmed,
+            code_delivery=delivery.as_json() if delivery else {},
+            confirmed_at=now if user_confirmed else None,
+        )
+
+    def complete_with_error(
+        self, status: str, code: str, message: str, *, request_id: str = "", latency_ms: int | None = None
+    ) -> None:
+        """Cognito refused, failed, or left the outcome unknown."""
+        self._change(
+            status=status,
+            completed_at=timezone.now(),
+            error_code=code[:128],
+            error_message=message[:2000],
+            request_id=request_id,
+            latency_ms=latency_ms,
+        )
+
+    def mark_confirmed(self) -> None:
+        """The user is confirmed (by its code, by an operator, or found so in Cognito)."""
+        if self.confirmed_at is None:
+            self._change(confirmed_at=timezone.now(), user_confirmed=True)
+
+    def settle_found(self, *, user_sub: str, confirmed: bool) -> None:
+        """An attempt whose answer was lost: Cognito has the user, so it did create it."""
+        now = timezone.now()
+        self._change(
+            status=self.Status.SUCCEEDED,
+            user_sub=self.user_sub or user_sub,
+            user_confirmed=confirmed,
+            confirmed_at=self.confirmed_at or (now if confirmed else None),
+            completed_at=self.completed_at or now,
+        )
+
+    def settle_not_found(self) -> None:
+        """An attempt whose answer was lost: Cognito has no such user, so it created none."""
+        self._change(
+            status=self.Status.FAILED,
+            error_code=self.error_code or "UserNotFoundException",
+            completed_at=timezone.now(),
+        )
+
+    def note_code_sent(self, delivery: CodeDelivery | None) -> None:
+        """A new confirmation code went out (by the visitor's request or an operator's)."""
+        self._change(
+            resend_count=F("resend_count") + 1,
+            last_resent_at=timezone.now(),
+            code_delivery=delivery.as_json() if delivery else self.code_delivery,
+        )
+        self.resend_count += 1
+
+    def mark_user_deleted(self) -> None:
+        """An operator deleted the unconfirmed user; the attempt stays as the record of what happened."""
+        self._change(user_confirmed=False, error_code="DeletedByOperator")
+
+    def record_event(
+        self, kind: str, *, ok: bool, error_code: str = "", detail: dict[str, Any] | None = None, actor: str = ""
+    ) -> AttemptEvent:
+        """Add a step to the attempt's story (no personal data in `detail`: codes, statuses, media)."""
+        return AttemptEvent.objects.create(
+            attempt=self, kind=kind, ok=ok, error_code=error_code[:128], detail=detail or {}, actor=actor
+        )
 
 
 class AttemptEvent(models.Model):

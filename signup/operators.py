@@ -9,30 +9,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import cognito, logs
 from .models import AttemptEvent, Portal, SignupAttempt
 from .schema import snapshot_from_descriptions
-from .services import attempt_event, portal_target
 
-Status = SignupAttempt.Status
 Kind = AttemptEvent.Kind
-NETWORK_ERRORS = (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer, cognito.SecretUnavailable)
-
-
-def stuck_users() -> QuerySet[SignupAttempt]:
-    """Attempts that created a user who has not confirmed, oldest first."""
-    return (
-        SignupAttempt.objects.filter(status=Status.SUCCEEDED, confirmed_at__isnull=True)
-        .exclude(user_confirmed=True)
-        .order_by("created_at")
-    )
 
 
 @dataclass(frozen=True)
@@ -40,10 +27,6 @@ class RowResult:
     attempt: SignupAttempt
     ok: bool
     note: str
-
-
-def _error_code(error: Exception) -> str:
-    return str(getattr(error, "code", type(error).__name__))
 
 
 class Refused(Exception):
@@ -60,36 +43,34 @@ Action = Callable[[cognito.Target, SignupAttempt], tuple[str, dict[str, Any]]]
 def _act(attempt: SignupAttempt, kind: str, actor: str, action: Action) -> RowResult:
     """Run one Cognito action for one attempt and record it on the attempt, whatever happens."""
     try:
-        note, detail = action(portal_target(attempt.portal), attempt)
+        note, detail = action(attempt.portal.target, attempt)
     except Refused as refusal:
-        attempt_event(attempt, kind, ok=False, error_code=refusal.code, actor=actor)
+        attempt.record_event(kind, ok=False, error_code=refusal.code, actor=actor)
         return RowResult(attempt, False, refusal.note)
-    except NETWORK_ERRORS as error:
-        attempt_event(attempt, kind, ok=False, error_code=_error_code(error), actor=actor)
-        return RowResult(attempt, False, _error_code(error))
-    attempt_event(attempt, kind, ok=True, detail=detail, actor=actor)
+    except cognito.CognitoFailure as error:
+        attempt.record_event(kind, ok=False, error_code=error.code, actor=actor)
+        return RowResult(attempt, False, error.code)
+    attempt.record_event(kind, ok=True, detail=detail, actor=actor)
     return RowResult(attempt, True, note)
 
 
 def _look_up(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
     user = cognito.admin_get_user(target, attempt.username)
-    if user.status == "CONFIRMED" and attempt.confirmed_at is None:
-        SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
+    if user.status == "CONFIRMED":
+        attempt.mark_confirmed()
     return user.status, {"status": user.status, "enabled": user.enabled}
 
 
 def _resend(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
     result = cognito.resend_confirmation_code(target, username=attempt.username)
-    delivery = result.code_delivery.as_json() if result.code_delivery else {}
-    SignupAttempt.objects.filter(pk=attempt.pk).update(
-        resend_count=F("resend_count") + 1, last_resent_at=timezone.now(), code_delivery=delivery
-    )
-    return delivery.get("destination", ""), {"medium": delivery.get("medium", "")}
+    attempt.note_code_sent(result.code_delivery)
+    delivery = result.code_delivery
+    return (delivery.destination, {"medium": delivery.medium}) if delivery else ("", {"medium": ""})
 
 
 def _confirm(target: cognito.Target, attempt: SignupAttempt) -> tuple[str, dict[str, Any]]:
     cognito.admin_confirm_sign_up(target, attempt.username)
-    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=True, confirmed_at=timezone.now())
+    attempt.mark_confirmed()
     return "CONFIRMED", {}
 
 
@@ -98,8 +79,7 @@ def _delete_unconfirmed(target: cognito.Target, attempt: SignupAttempt) -> tuple
     if user.status != "UNCONFIRMED":
         raise Refused(f"Status{user.status}", f"not deleted: the user is {user.status}")
     cognito.admin_delete_user(target, attempt.username)
-    # The attempt stays (it is the record of what happened); the user no longer exists.
-    SignupAttempt.objects.filter(pk=attempt.pk).update(user_confirmed=False, error_code="DeletedByOperator")
+    attempt.mark_user_deleted()
     return "deleted", {}
 
 
@@ -125,41 +105,23 @@ def stuck_user_delete(*, attempt: SignupAttempt, actor: str) -> RowResult:
 # --- Reconciliation -----------------------------------------------------------------------------
 
 
-def attempts_to_reconcile(older_than: timedelta) -> QuerySet[SignupAttempt]:
-    cutoff = timezone.now() - older_than
-    return SignupAttempt.objects.filter(
-        status__in=[Status.PENDING, Status.UNKNOWN], created_at__lt=cutoff
-    ).select_related("portal")
-
-
 def attempt_reconcile(*, attempt: SignupAttempt) -> RowResult:
     """Ask Cognito whether the user exists and settle a pending or unknown attempt accordingly."""
+    was = attempt.status
     try:
-        user = cognito.admin_get_user(portal_target(attempt.portal), attempt.username)
+        user = cognito.admin_get_user(attempt.portal.target, attempt.username)
     except cognito.CognitoError as error:
         if error.code != "UserNotFoundException":
-            attempt_event(attempt, Kind.RECONCILE, ok=False, error_code=error.code)
+            attempt.record_event(Kind.RECONCILE, ok=False, error_code=error.code)
             return RowResult(attempt, False, error.code)
-        SignupAttempt.objects.filter(pk=attempt.pk).update(
-            status=Status.FAILED, error_code=attempt.error_code or "UserNotFoundException", completed_at=timezone.now()
-        )
-        attempt_event(attempt, Kind.RECONCILE, ok=True, detail={"found": False, "was": attempt.status})
+        attempt.settle_not_found()
+        attempt.record_event(Kind.RECONCILE, ok=True, detail={"found": False, "was": was})
         return RowResult(attempt, True, "no user: failed")
-    except NETWORK_ERRORS as error:
-        code = _error_code(error)
-        attempt_event(attempt, Kind.RECONCILE, ok=False, error_code=code)
-        return RowResult(attempt, False, code)
-    confirmed = user.status == "CONFIRMED"
-    SignupAttempt.objects.filter(pk=attempt.pk).update(
-        status=Status.SUCCEEDED,
-        user_sub=attempt.user_sub or user.sub,
-        user_confirmed=confirmed,
-        confirmed_at=attempt.confirmed_at or (timezone.now() if confirmed else None),
-        completed_at=attempt.completed_at or timezone.now(),
-    )
-    attempt_event(
-        attempt, Kind.RECONCILE, ok=True, detail={"found": True, "status": user.status, "was": attempt.status}
-    )
+    except cognito.CognitoFailure as error:
+        attempt.record_event(Kind.RECONCILE, ok=False, error_code=error.code)
+        return RowResult(attempt, False, error.code)
+    attempt.settle_found(user_sub=user.sub, confirmed=user.status == "CONFIRMED")
+    attempt.record_event(Kind.RECONCILE, ok=True, detail={"found": True, "status": user.status, "was": was})
     return RowResult(attempt, True, f"user exists ({user.status}): succeeded")
 
 
@@ -245,10 +207,6 @@ def _csv_safe(value: str) -> str:
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def attempts_older_than(days: int) -> QuerySet[SignupAttempt]:
-    return SignupAttempt.objects.filter(created_at__lt=timezone.now() - timedelta(days=days))
-
-
 def attempts_purge(*, days: int, mode: str, batch: int = 2000) -> int:
     """Delete, or strip of personal data, attempts older than `days`; returns how many."""
     if mode not in ("delete", "anonymise"):
@@ -279,7 +237,7 @@ def attempts_purge(*, days: int, mode: str, batch: int = 2000) -> int:
 
 
 def purgeable(days: int, mode: str) -> QuerySet[SignupAttempt]:
-    old = attempts_older_than(days)
+    old = SignupAttempt.objects.older_than(days)
     return old if mode == "delete" else old.filter(anonymised_at__isnull=True)
 
 
@@ -347,15 +305,10 @@ def portal_drift(*, portal: Portal, fresh: bool = False) -> Drift:
     key = f"signup:drift:{portal.pk}:{portal.synced_at and portal.synced_at.timestamp()}"
     live = None if fresh else cache.get(key)
     if live is None:
-        pool, client = cognito.describe(portal_target(portal))
+        pool, client = cognito.describe(portal.target)
         live = snapshot_from_descriptions(pool, client)
         cache.set(key, live, DRIFT_CACHE_SECONDS)
     return Drift(changes=snapshot_differences(portal.snapshot or {}, live), live=live)
-
-
-def filter_confirmed(queryset: QuerySet[SignupAttempt], confirmed: bool) -> QuerySet[SignupAttempt]:
-    done = Q(confirmed_at__isnull=False) | Q(user_confirmed=True)
-    return queryset.filter(done) if confirmed else queryset.exclude(done)
 
 
 def iter_results(results: Iterable[RowResult]) -> tuple[int, list[str]]:

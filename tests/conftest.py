@@ -81,13 +81,13 @@ def admin_client(db, admin_user):
 def empty_cache():
     from django.core.cache import cache
 
-    from signup import portal_cache
+    from signup import caching
 
     cache.clear()
-    portal_cache.forget()
+    caching.forget()
     yield
     cache.clear()
-    portal_cache.forget()
+    caching.forget()
 
 
 @pytest.fixture(autouse=True)
@@ -147,7 +147,7 @@ def demo_pool(emulator):
 @pytest.fixture
 def demo_portal(emulator, demo_pool):
     """The "demo" portal on the demo pool, synced; its secret comes from DescribeUserPoolClient."""
-    from signup import services
+    from signup import flows
     from signup.models import Portal
 
     portal = Portal.objects.create(
@@ -158,4 +158,4 @@ def demo_portal(emulator, demo_pool):
         client_id=demo_pool["client_id"],
         endpoint_url=emulator,
     )
-    return services.portal_sync(portal=portal)
+    return flows.portal_sync(portal=portal)

@@ -181,7 +181,7 @@ def test_without_javascript_a_refused_password_shows_which_rules_failed(
 
 
 def test_the_checklist_ticks_live_with_the_servers_rules(page, live_server, emulator, demo_portal):
-    from signup.services import portal_form_spec
+    from signup.flows import portal_form_spec
 
     page.goto(f"{live_server.url}/signup/demo/")
     password = field(page, "Password")

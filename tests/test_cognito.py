@@ -191,8 +191,28 @@ def test_an_answer_that_is_not_the_operations_shape_is_no_answer(stub):
     # botocore turns a 200 with an HTML body into {"message": ...}; ConfirmSignUp's real answer is {}.
     client = cognito.client_for("us-east-1", None, public=True)
     stub.deactivate()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(client, "confirm_sign_up", lambda **kwargs: {"message": "<html>oops</html>"})
-        with pytest.raises(cognito.CognitoNoAnswer, match="unexpected answer"):
+    try:
+        garbage = {"ConfirmSignUp": {"message": "<html>oops</html>"}}
+        with (
+            cognito.answered_locally(client, garbage),
+            pytest.raises(cognito.CognitoNoAnswer, match="unexpected answer"),
+        ):
             cognito.confirm_sign_up(TARGET, username="carol", code="123456")
-    stub.activate()
+    finally:
+        stub.activate()
+
+
+def test_every_failure_is_one_family_with_a_code():
+    for failure in (
+        cognito.CognitoError("CodeMismatchException", "Invalid code", "req-1", 12),
+        cognito.CognitoUnreachable("refused", latency_ms=3),
+        cognito.CognitoNoAnswer("read timeout"),
+        cognito.SecretUnavailable("no secret"),
+    ):
+        assert isinstance(failure, cognito.CognitoFailure)
+        assert failure.code and failure.message
+    assert [c.code for c in (cognito.CognitoUnreachable, cognito.CognitoNoAnswer, cognito.SecretUnavailable)] == [
+        "EndpointConnectionError",
+        "NoAnswer",
+        "SecretUnavailable",
+    ]

@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from signup import services
+from signup import flows
 from signup.emulator.demo import emulator_client
 from signup.models import Portal, SignupAttempt, ValidationDataField
 
@@ -38,7 +38,7 @@ def pool(demo_pool):
 @pytest.fixture
 def portal(demo_portal):
     ValidationDataField.objects.create(portal=demo_portal, name="invite_code", label="Invite code")
-    return services.portal_sync(portal=demo_portal)
+    return flows.portal_sync(portal=demo_portal)
 
 
 def outbox(emulator, username):
@@ -148,7 +148,7 @@ def test_a_newly_unwritable_attribute_is_caught_by_the_emulator_as_cognito_would
     attempt = SignupAttempt.objects.get()
     assert (attempt.status, attempt.error_code) == ("rejected", "NotAuthorizedException")
     assert "Sign-up was refused" in page
-    services.portal_sync(portal=portal)
+    flows.portal_sync(portal=portal)
     assert 'name="custom_company"' not in client.get("/signup/demo/").content.decode()
 
 

@@ -253,7 +253,7 @@ def test_a_body_in_a_charset_no_browser_sends_is_refused_not_crashed_on(client, 
 
 
 def test_a_scoped_ipv6_address_is_not_recorded_as_the_visitors(settings):
-    from signup.services import client_ip
+    from signup.visitors import client_ip
 
     settings.SIGNUP_TRUSTED_PROXY_COUNT = 1
     assert client_ip({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "fe80::1%eth0"}) == "10.0.0.1"

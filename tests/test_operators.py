@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from signup import operators, services
+from signup import flows, operators
 from signup.emulator.demo import emulator_client
 from signup.models import AttemptEvent, SignupAttempt
 from tests.factories import make_portal
@@ -235,4 +235,4 @@ def test_admin_shows_schema_drift_and_resyncs(admin_client, emulator, demo_pool,
     admin_client.post(f"/admin/signup/portal/{demo_portal.pk}/resync/")
     demo_portal.refresh_from_db()
     assert "custom:team" in demo_portal.snapshot["write_attributes"]
-    assert services.portal_form_spec(demo_portal).for_attribute("custom:team") is not None
+    assert flows.portal_form_spec(demo_portal).for_attribute("custom:team") is not None

@@ -10,7 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from signup import cognito, portal_cache, services, warmup
+from signup import caching, cognito, flows, pages, warmup
+from signup.flows.attempts import hand_back_connection
+from signup.flows.validation import form_class
 from signup.models import FieldOverride, Portal
 from tests.factories import make_portal
 
@@ -59,7 +61,7 @@ def test_a_change_made_by_another_process_shows_when_the_copy_expires(client, se
     settings.SIGNUP_PORTAL_CACHE_SECONDS = 5
     make_portal()
     clock = [1000.0]
-    monkeypatch.setattr(portal_cache.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(caching.time, "monotonic", lambda: clock[0])
     client.get("/signup/acme/")
     Portal.objects.filter(slug="acme").update(is_open=False)  # no signal: as if another process saved it
     clock[0] += 4.9
@@ -71,7 +73,7 @@ def test_a_change_made_by_another_process_shows_when_the_copy_expires(client, se
 def test_unknown_slugs_are_not_kept(client):
     for number in range(20):
         assert client.get(f"/signup/nope-{number}/").status_code == 404
-    assert portal_cache._entries == {}
+    assert caching.kept_portal_slugs() == set()
 
 
 def test_zero_seconds_reads_the_portal_on_every_request(client, settings):
@@ -82,16 +84,23 @@ def test_zero_seconds_reads_the_portal_on_every_request(client, settings):
     assert len(queries) == 4
 
 
-def test_the_empty_form_is_rendered_once_per_spec_and_language(client, monkeypatch):
-    from signup import views
+def test_the_empty_form_is_rendered_once_per_spec_and_language(client):
+    from django.test.signals import template_rendered
 
     make_portal()
     rendered = []
-    real = views.render_to_string
-    monkeypatch.setattr(views, "render_to_string", lambda *a, **k: rendered.append(a[0]) or real(*a, **k))
-    english = client.get("/signup/acme/").content.decode()
-    assert client.get("/signup/acme/").content.decode().count('name="email"') == 1
-    spanish = client.get("/signup/acme/?lang=es").content.decode()
+
+    def note(sender, template, **kwargs):
+        if template.name in ("signup/fields.html", "signup/form.html"):
+            rendered.append(template.name)
+
+    template_rendered.connect(note)
+    try:
+        english = client.get("/signup/acme/").content.decode()
+        assert client.get("/signup/acme/").content.decode().count('name="email"') == 1
+        spanish = client.get("/signup/acme/?lang=es").content.decode()
+    finally:
+        template_rendered.disconnect(note)
     assert rendered == ["signup/fields.html", "signup/form.html"] * 2  # once per language, not per visit
     assert "(optional)" in english and "(opcional)" in spanish and "(optional)" not in spanish
 
@@ -121,9 +130,6 @@ def test_the_empty_form_is_rendered_once_per_spec_and_language(client, monkeypat
 def test_the_kept_empty_page_is_the_page_rendered_in_full(client, rf, fields, query):
     from django.utils import translation
 
-    from signup import views
-    from signup.forms import signup_form_class
-
     make_portal(**fields)
     kept = client.get(f"/signup/acme/{query}")
     assert client.get(f"/signup/acme/{query}").status_code == 200  # served from the kept page
@@ -131,9 +137,9 @@ def test_the_kept_empty_page_is_the_page_rendered_in_full(client, rf, fields, qu
     request.csp_extra = {}
     language = {"": "en", "?lang=de": "de"}.get(query[:8], "es" if "lang=es" in query else "en")
     with translation.override(language):
-        portal = portal_cache.portal_by_slug("acme")
-        spec = services.portal_form_spec(portal)
-        full = views.render_form_page(request, portal, spec, signup_form_class(spec)())
+        portal = caching.portal_by_slug("acme")
+        spec = flows.portal_form_spec(portal)
+        full = pages.render_form_page(request, portal, spec, form_class(spec)())
     tokens = re.compile(r'(name="(?:csrfmiddlewaretoken|form_token)" value=")[^"]+"')
     assert tokens.sub(r'\1…"', kept.content.decode()) == tokens.sub(r'\1…"', full.content.decode())
     assert kept["Content-Security-Policy"].count("amazoncognito.com") == int("advanced_security" in fields)
@@ -155,9 +161,6 @@ def test_the_kept_empty_page_is_the_page_rendered_in_full(client, rf, fields, qu
     ids=["bare", "listed-parent", "unlisted-parent", "everything"],
 )
 def test_the_kept_framed_page_is_the_framed_page_rendered_in_full(client, rf, fields, query):
-    from signup import views
-    from signup.forms import signup_form_class
-
     make_portal(embed_origins=["https://shop.example.com"], client_metadata_params=["campaign"], **fields)
     kept = client.get(f"/embed/acme/{query}")
     again = client.get(f"/embed/acme/{query}")  # served from the kept page
@@ -165,11 +168,9 @@ def test_the_kept_framed_page_is_the_framed_page_rendered_in_full(client, rf, fi
     request.csp_extra = {}
     language = "de" if "lang=de" in query else "en"
     with translation.override(language):
-        portal = portal_cache.portal_by_slug("acme")
-        spec = services.portal_form_spec(portal)
-        full = views.render_form_page(
-            request, portal, spec, signup_form_class(spec)(), embed=views.embed_for(request, portal)
-        )
+        portal = caching.portal_by_slug("acme")
+        spec = flows.portal_form_spec(portal)
+        full = pages.render_form_page(request, portal, spec, form_class(spec)(), embed=pages.embed_for(request, portal))
     tokens = re.compile(r'(name="(?:form_token|embed_token)" value=")[^"]+"')
     for page in (kept, again):
         assert page.status_code == 200 and "signup-slot-" not in page.content.decode()
@@ -217,11 +218,11 @@ def test_warm_up_builds_the_client_and_reads_the_portals_before_any_visitor(monk
     make_portal()
     make_portal("closed", is_open=False)
     warmup.warm_up()
-    assert set(portal_cache._entries) == {"acme"}
-    warmed = cognito._clients[("us-east-1", None, True)]
+    assert caching.kept_portal_slugs() == {"acme"}
+    warmed = cognito.client_for("us-east-1", None, public=True)
     built = []
     monkeypatch.setattr(cognito.boto3.session.Session, "client", lambda *a, **k: built.append(a))
-    monkeypatch.setattr(services, "_build_form_spec", lambda *a: pytest.fail("the spec was built again"))
+    monkeypatch.setattr(flows.portals, "form_spec", lambda *a: pytest.fail("the spec was built again"))
     with Stubber(warmed) as stubber:
         stubber.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
         assert client.post("/signup/acme/", GOOD).status_code == 302
@@ -235,20 +236,16 @@ def test_warm_up_rehearses_a_sign_up_without_sending_or_keeping_anything(monkeyp
 
     make_portal()
     answered = []
-    real_answer = cognito._answer_rehearsal
-
-    def answer(request, **kwargs):
-        response = real_answer(request, **kwargs)
-        answered.append((request.headers["X-Amz-Target"], response.status_code))
-        return response
-
-    monkeypatch.setattr(cognito, "_answer_rehearsal", answer)
+    client = cognito.client_for("us-east-1", None, public=True)  # the one the warm-up rehearses with
+    record = lambda model, http_response, **k: answered.append((model.name, http_response.status_code))  # noqa: E731
+    client.meta.events.register("after-call.cognito-identity-provider", record, unique_id="test.answered")
     monkeypatch.setattr(URLLib3Session, "send", lambda *a, **k: pytest.fail("a rehearsal went to the network"))
-    warmup.warm_up()
+    try:
+        warmup.warm_up()
+    finally:
+        client.meta.events.unregister("after-call.cognito-identity-provider", unique_id="test.answered")
     assert "worker.warm_up_failed" not in caplog.text
-    operations = [target.decode().rpartition(".")[2] for target, _ in answered]
-    assert operations == ["SignUp", "ConfirmSignUp", "ResendConfirmationCode"]
-    assert {status for _, status in answered} == {200}
+    assert answered == [("SignUp", 200), ("ConfirmSignUp", 200), ("ResendConfirmationCode", 200)]
     assert SignupAttempt.objects.count() == 0 and AttemptEvent.objects.count() == 0
 
 
@@ -257,8 +254,8 @@ def test_warm_up_rehearses_each_client_once_and_the_writes_once(monkeypatch):
     make_portal("beta")  # same region and endpoint as acme: the same client
     make_portal("gamma", region="eu-west-1")
     calls = {"rehearse": [], "writes": []}
-    monkeypatch.setattr(cognito, "rehearse", lambda region, endpoint, client_id: calls["rehearse"].append(region))
-    monkeypatch.setattr(services, "rehearse_attempt_writes", lambda portal: calls["writes"].append(portal.slug))
+    monkeypatch.setattr(warmup, "rehearse_calls", lambda region, endpoint, client_id: calls["rehearse"].append(region))
+    monkeypatch.setattr(warmup, "rehearse_attempt_writes", lambda portal: calls["writes"].append(portal.slug))
     warmup.warm_up()
     assert sorted(calls["rehearse"]) == ["eu-west-1", "us-east-1"]
     assert len(calls["writes"]) == 1
@@ -281,22 +278,33 @@ def test_after_the_rehearsal_calls_go_to_cognito_again(monkeypatch):
         client.sign_up(ClientId="c", Username="u", Password="Str0ng!Passw0rd")
 
 
-def test_only_the_rehearsing_thread_is_answered_locally():
-    class Request:
-        headers = {"X-Amz-Target": b"AWSCognitoIdentityProviderService.SignUp"}
-        url = "https://cognito-idp.us-east-1.amazonaws.com/"
+def test_only_the_thread_inside_answered_locally_is_answered_here(monkeypatch):
+    from botocore.httpsession import URLLib3Session
 
-    assert cognito._answer_rehearsal(Request()) is None
-    cognito._rehearsing.active = True
-    try:
-        assert cognito._answer_rehearsal(Request()).status_code == 200
-        other = []
-        thread = threading.Thread(target=lambda: other.append(cognito._answer_rehearsal(Request())))
+    class Sent(Exception):
+        pass
+
+    def send(*args, **kwargs):
+        raise Sent
+
+    monkeypatch.setattr(URLLib3Session, "send", send)
+    client = cognito.client_for("us-east-1", None, public=True)
+    call = {"ClientId": "c", "Username": "u", "ConfirmationCode": "1"}
+    other = []
+    with cognito.answered_locally(client, {"ConfirmSignUp": {}}):
+        assert client.confirm_sign_up(**call)["ResponseMetadata"]["RequestId"] == "local"
+        thread = threading.Thread(target=lambda: other.append(_outcome(lambda: client.confirm_sign_up(**call))))
         thread.start()
         thread.join()
-        assert other == [None]
-    finally:
-        cognito._rehearsing.active = False
+    assert other == ["sent"]
+
+
+def _outcome(action):
+    try:
+        action()
+    except Exception as error:
+        return "sent" if type(error).__name__ == "Sent" else repr(error)
+    return "answered"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -342,30 +350,29 @@ def test_a_pooled_connection_is_handed_back_while_cognito_answers(monkeypatch):
     closed = []
     monkeypatch.setattr(type(connection), "pool", object(), raising=False)
     monkeypatch.setattr(connection, "close", lambda: closed.append(True))
-    services.hand_back_connection()
+    hand_back_connection()
     assert closed == [True]
 
 
 def test_without_a_pool_or_inside_a_transaction_the_connection_is_kept(monkeypatch):
     closed = []
     monkeypatch.setattr(connection, "close", lambda: closed.append(True))
-    services.hand_back_connection()  # inside the test's transaction, whatever the backend
+    hand_back_connection()  # inside the test's transaction, whatever the backend
     assert closed == []
 
 
 def test_forms_share_their_fixed_choices_instead_of_copying_them():
-    from signup.forms import FixedChoiceField, signup_form_class
+    from signup.forms import FixedChoiceField
 
     make_portal()
-    spec = services.portal_form_spec(Portal.objects.get())
-    form_class = signup_form_class(spec)
-    first, second = form_class(), form_class()
+    spec = flows.portal_form_spec(Portal.objects.get())
+    first, second = form_class(spec)(), form_class(spec)()
     assert isinstance(first.fields["zoneinfo"], FixedChoiceField)
     assert first.fields["zoneinfo"].choices is second.fields["zoneinfo"].choices
     assert len(first.fields["zoneinfo"].choices) > 400
     first.fields["zoneinfo"].choices = [("", "—"), ("UTC", "UTC")]  # a new list for one form only
     assert len(second.fields["zoneinfo"].choices) > 400
-    assert form_class(data={"zoneinfo": "Europe/Berlin"}).has_error("zoneinfo") is False
+    assert form_class(spec)(data={"zoneinfo": "Europe/Berlin"}).has_error("zoneinfo") is False
 
 
 def test_sqlite_connections_take_turns_for_writes_and_no_other_backend_does():

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from signup import cognito, embedding, guards
 from signup.models import AttemptEvent, SignupAttempt, ValidationDataField
-from signup.views import confirm_token
+from signup.pages import confirm_token
 from tests import strategies as hs
 from tests.factories import DEFAULT_WRITE, describe_client, describe_pool, make_portal, snapshot
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from signup import cognito, services
+from signup import cognito
 from signup.logs import JsonFormatter
 from signup.models import AttemptEvent, SignupAttempt
 from tests.conftest import CLIENT_SECRET
@@ -161,7 +161,7 @@ def test_a_garbled_success_answer_is_no_answer_not_success(emulator, demo_pool, 
     # botocore alone parses a 200 whose body is not JSON into {}: ConfirmSignUp's success.
     public_sign_up(emulator, demo_pool, "alice")
     set_faults(emulator, rate=1, kinds=["garbage"], operations=[operation])
-    target = services.portal_target(demo_portal)
+    target = demo_portal.target
     try:
         with pytest.raises(cognito.CognitoNoAnswer, match="not a JSON object"):
             if operation == "ConfirmSignUp":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from signup import services
+from signup import flows
 from signup.cli import OperationCommand, step_failure
 from signup.models import Portal
 
@@ -26,14 +26,14 @@ class Command(OperationCommand):
 
     def run(self, portal: Portal, params: dict[str, Any]) -> None:
         step = self.step(portal, params, resend=False)
-        outcome = services.signup_confirm(
-            portal=portal,
+        request = flows.StepRequest(
             username=step.username,
             code=step.code,
-            context=step.context,
+            visitor=step.visitor,
             attempt=step.attempt,
             force_alias_creation=params.get("ForceAliasCreation", False),
         )
+        outcome = flows.signup_confirm(portal=portal, request=request)
         if outcome.error_code or not outcome.ok:
             raise step_failure(self.operation, outcome, step.attempt)
         self.response({})

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from signup import services
+from signup import flows
 from signup.emulator.demo import create_demo_pool, emulator_client
 from signup.emulator.server import start_in_thread
 from signup.models import Portal, ValidationDataField
@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 "required": False,
             },
         )
-        services.portal_sync(portal=portal)
+        flows.portal_sync(portal=portal)
         return portal
 
     def _admin_login(self) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from signup import cognito, services
+from signup import cognito, flows
 from signup.models import Portal
 
 
@@ -119,11 +119,11 @@ class Command(BaseCommand):
 
     def _sync(self, portal: Portal) -> bool:
         try:
-            services.portal_sync(portal=portal)
-        except (cognito.CognitoError, cognito.CognitoUnreachable, cognito.CognitoNoAnswer) as error:
+            flows.portal_sync(portal=portal)
+        except cognito.CognitoFailure as error:
             self.stderr.write(f"{portal.slug}: sync failed: {error}")
             return False
-        spec = services.portal_form_spec(portal)
+        spec = flows.portal_form_spec(portal)
         self.stdout.write(f"Synced {portal.slug}: {len(spec.fields)} fields, username mode {spec.username_mode}")
         return True
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from signup import operators
+from signup.models import SignupAttempt
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["older_than_minutes"] < 0:
             raise CommandError("--older-than-minutes must be 0 or more.")
-        attempts = operators.attempts_to_reconcile(timedelta(minutes=options["older_than_minutes"]))
+        attempts = SignupAttempt.objects.to_reconcile(timedelta(minutes=options["older_than_minutes"]))
         failures = 0
         for attempt in attempts.iterator():
             if options["dry_run"]:

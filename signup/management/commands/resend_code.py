@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from signup import services
+from signup import flows
 from signup.cli import OperationCommand, delivery_details, step_failure
 from signup.models import Portal
 
@@ -19,9 +19,8 @@ class Command(OperationCommand):
 
     def run(self, portal: Portal, params: dict[str, Any]) -> None:
         step = self.step(portal, params, resend=True)
-        outcome = services.signup_resend(
-            portal=portal, username=step.username, context=step.context, attempt=step.attempt
-        )
+        request = flows.StepRequest(username=step.username, visitor=step.visitor, attempt=step.attempt)
+        outcome = flows.signup_resend(portal=portal, request=request)
         if outcome.error_code or not outcome.ok:
             raise step_failure(self.operation, outcome, step.attempt)
         delivery = outcome.code_delivery.as_json() if outcome.code_delivery else {}

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
-from signup import services
+from signup import flows
 from signup.cli import (
     PORTAL_REFUSED,
     CliFailure,
@@ -18,13 +16,14 @@ from signup.cli import (
     delivery_details,
     failure_for,
     ip_address_warning,
-    request_context,
     secret_hash_warning,
     usage_error,
+    visitor_from,
 )
-from signup.forms import SignupForm, signup_form_class
+from signup.flows import Problem, Result
+from signup.flows.validation import NON_FIELD
 from signup.models import Portal, SignupAttempt
-from signup.schema import FormSpec, input_name, writable_attributes
+from signup.schema import FormSpec, writable_attributes
 
 
 class Command(OperationCommand):
@@ -43,63 +42,71 @@ class Command(OperationCommand):
     }
 
     def check_portal(self, portal: Portal) -> None:
-        reason = services.portal_unavailable_reason(portal)
+        reason = portal.unavailable_reason
         if reason:
             raise CliFailure(f"Portal '{portal.slug}' takes no sign-ups: {reason}.", returncode=PORTAL_REFUSED)
 
     def run(self, portal: Portal, params: dict[str, Any]) -> None:
-        spec = services.portal_form_spec(portal)
-        data, refusals = form_data(portal, spec, params)
-        context = request_context(portal, params, self.command_name)
-        form = signup_form_class(spec)(data=data)
-        form.is_valid()
-        for code, text in refusals:
-            form.add_error(None, ValidationError(text, code=code))
-        if form.errors:
-            attempt = services.attempt_record_invalid(portal=portal, form=form, context=context)
-            lines = error_lines(portal, spec, form)
+        spec = flows.portal_form_spec(portal)
+        request = signup_request(portal, spec, params, visitor_from(portal, params, self.command_name))
+        outcome = flows.signup_submit(portal=portal, request=request)
+        attempt = outcome.attempt
+        if outcome.result is Result.INVALID and attempt is not None and attempt.status == SignupAttempt.Status.INVALID:
             raise usage_error(
                 "Parameter validation failed:\n"
-                + "\n".join(lines)
+                + "\n".join(error_lines(spec, outcome.field_errors))
                 + f"\nNothing was sent to Cognito; attempt {attempt.reference} is recorded as invalid."
             )
-        self.warn(secret_hash_warning(portal, form.cleaned_data["username"], params.get("SecretHash", "")))
-        self.warn(ip_address_warning(portal, context))
-        attempt = services.signup_submit(portal=portal, form=form, context=context).attempt
-        if attempt.status != SignupAttempt.Status.SUCCEEDED:
-            raise failure_for(self.operation, attempt.error_code, attempt.error_message, attempt)
+        # Said about what was sent: the username as the form normalised it.
+        username = attempt.username if attempt else request.username
+        self.warn(secret_hash_warning(portal, username, params.get("SecretHash", "")))
+        self.warn(ip_address_warning(portal, request.visitor))
+        if attempt is None or attempt.status != SignupAttempt.Status.SUCCEEDED:
+            code = attempt.error_code if attempt else outcome.error_code
+            text = attempt.error_message if attempt else outcome.error_message
+            raise failure_for(self.operation, code, text, attempt)
         response: dict[str, Any] = {"UserConfirmed": bool(attempt.user_confirmed), "UserSub": attempt.user_sub}
         if delivery := delivery_details(attempt.code_delivery):
             response["CodeDeliveryDetails"] = delivery
         self.response(response)
 
 
-def form_data(portal: Portal, spec: FormSpec, params: dict[str, Any]) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """The form's input names and values, and (code, text) for each name the form has no field for."""
-    data = {"username": params.get("Username", ""), "password": params.get("Password", "")}
-    refusals: list[tuple[str, str]] = []
+def signup_request(
+    portal: Portal, spec: FormSpec, params: dict[str, Any], visitor: flows.Visitor
+) -> flows.SignupRequest:
+    """The parameters as a sign-up request; each name the form has no field for, or given twice, is an
+    input error (refused with the form's own, before Cognito)."""
+    attributes: dict[str, str] = {}
+    validation_data: dict[str, str] = {}
+    refusals: list[Problem] = []
     for item in params.get("UserAttributes", []):
         name, value = item["Name"], item.get("Value", "")
         field = spec.for_attribute(name)
         if field is None:
-            refusals.append(("not_on_form", f"UserAttributes {name}: {attribute_refusal(portal, name)}"))
-        elif field.name in data:
-            refusals.append(("given_twice", f"UserAttributes {name}: given twice"))
+            refusals.append(Problem("not_on_form", f"UserAttributes {name}: {attribute_refusal(portal, name)}"))
+        elif name in attributes:
+            refusals.append(Problem("given_twice", f"UserAttributes {name}: given twice"))
         elif field.type == "boolean" and value.lower() not in ("true", "false"):
-            refusals.append(("invalid_boolean", f"UserAttributes {name}: use true or false"))
+            refusals.append(Problem("invalid_boolean", f"UserAttributes {name}: use true or false"))
         else:
-            data[field.name] = value
-    declared = {f.name for f in spec.fields if f.kind == "validation_data"}
+            attributes[name] = value
+    declared = {f.data_name for f in spec.fields if f.kind == "validation_data"}
     for item in params.get("ValidationData", []):
         name, value = item["Name"], item.get("Value", "")
-        field_name = f"vd_{input_name(name)}"
-        if field_name not in declared:
-            refusals.append(("not_on_form", f"ValidationData {name}: not declared on this portal"))
-        elif field_name in data:
-            refusals.append(("given_twice", f"ValidationData {name}: given twice"))
+        if name not in declared:
+            refusals.append(Problem("not_on_form", f"ValidationData {name}: not declared on this portal"))
+        elif name in validation_data:
+            refusals.append(Problem("given_twice", f"ValidationData {name}: given twice"))
         else:
-            data[field_name] = value
-    return data, refusals
+            validation_data[name] = value
+    return flows.SignupRequest(
+        username=params.get("Username", ""),
+        password=params.get("Password", ""),
+        attributes=attributes,
+        validation_data=validation_data,
+        visitor=visitor,
+        input_errors=tuple(refusals),
+    )
 
 
 def attribute_refusal(portal: Portal, name: str) -> str:
@@ -111,17 +118,16 @@ def attribute_refusal(portal: Portal, name: str) -> str:
     return "not on this portal's form (Cognito sets it, it comes from the username, or the portal hides it)"
 
 
-def error_lines(portal: Portal, spec: FormSpec, form: SignupForm) -> list[str]:
+def error_lines(spec: FormSpec, errors: dict[str, list[Problem]]) -> list[str]:
     """The form's own messages, each under the name the command line used."""
-    validation_names = {f"vd_{input_name(v.name)}": v.name for v in portal.validation_fields.all()}
     labels: dict[str, str] = {"username": "Username", "password": "Password", "consent": "Consent"}
     for field in spec.fields:
         if field.kind == "attribute":
             labels[field.name] = f"UserAttributes {field.attribute}"
         elif field.kind == "validation_data":
-            labels[field.name] = f"ValidationData {validation_names.get(field.name, field.name)}"
+            labels[field.name] = f"ValidationData {field.data_name}"
     lines = []
-    for name, errors in form.errors.items():
-        label = labels.get(name, "")
-        lines += [f"{label}: {error}" if label else str(error) for error in errors]
+    for name, found in errors.items():
+        label = "" if name == NON_FIELD else labels.get(name, "")
+        lines += [f"{label}: {problem.message}" if label else problem.message for problem in found]
     return lines

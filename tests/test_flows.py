@@ -1,11 +1,12 @@
-"""Use cases: the attempt lifecycle and what each Cognito answer means to the visitor and the record."""
+"""Use cases (flows/): the attempt lifecycle and what each Cognito answer means to the visitor and the record,
+called with plain values as every channel calls them."""
 
 import botocore.exceptions
 import botocore.session
 import pytest
 
-from signup import cognito, services
-from signup.forms import signup_form_class
+from signup import cognito, flows, visitors
+from signup.flows import Result, SignupRequest, StepRequest
 from signup.messages import SIGNUP_ERRORS
 from signup.models import SignupAttempt
 from tests.factories import make_portal
@@ -18,13 +19,25 @@ GOOD = {
     "email": "alice@example.com",
     "custom_company": "Acme",
 }
-CONTEXT = services.RequestContext(client_ip="198.51.100.7", user_agent="pytest", client_metadata={"src": "test"})
+VISITOR = flows.Visitor(client_ip="198.51.100.7", user_agent="pytest", client_metadata={"src": "test"})
 
 
-def valid_form(portal, data=GOOD):
-    form = signup_form_class(services.portal_form_spec(portal))(data)
-    assert form.is_valid(), form.errors
-    return form
+def sign_up(portal, **changes):
+    values = {
+        "username": GOOD["username"],
+        "password": GOOD["password"],
+        "attributes": {"email": GOOD["email"], "custom:company": GOOD["custom_company"]},
+        **changes,
+    }
+    return flows.signup_submit(portal=portal, request=SignupRequest(**values, visitor=VISITOR))
+
+
+def step(username="alice", code=""):
+    return StepRequest(username=username, code=code, visitor=VISITOR)
+
+
+def codes(outcome):
+    return {name: [problem.code for problem in found] for name, found in outcome.field_errors.items()}
 
 
 def test_a_successful_sign_up_is_recorded_pending_then_succeeded(stub, client_secret):
@@ -45,7 +58,7 @@ def test_a_successful_sign_up_is_recorded_pending_then_succeeded(stub, client_se
             "ResponseMetadata": {"RequestId": "req-42"},
         },
     )
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    outcome = sign_up(portal)
     assert seen_during_call == ["pending"]
     attempt = SignupAttempt.objects.get()
     assert outcome.next_step == "confirm"
@@ -65,7 +78,7 @@ def test_a_successful_sign_up_is_recorded_pending_then_succeeded(stub, client_se
 def test_a_user_confirmed_by_a_trigger_goes_straight_to_done(stub):
     portal = make_portal()
     stub.add_response("sign_up", {"UserConfirmed": True, "UserSub": "sub-1"})
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    outcome = sign_up(portal)
     assert outcome.next_step == "done"
     assert outcome.attempt.confirmed_at is not None
 
@@ -86,11 +99,11 @@ def test_each_signup_error_is_recorded_and_explained_without_cognitos_text(stub,
     stub.add_client_error(
         "sign_up", service_error_code=code, service_message=f"raw {code} text", response_meta={"RequestId": "req-e"}
     )
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    outcome = sign_up(portal)
     attempt = SignupAttempt.objects.get()
     assert attempt.status == SIGNUP_ERRORS[code].status
     assert (attempt.error_code, attempt.error_message, attempt.request_id) == (code, f"raw {code} text", "req-e")
-    shown = list(outcome.field_errors.values()) + [outcome.general_error]
+    shown = [p.message for found in outcome.field_errors.values() for p in found] + [outcome.general_error]
     assert any(shown) and not any("raw" in s for s in shown)
 
 
@@ -131,8 +144,8 @@ def test_each_signup_error_is_recorded_and_explained_without_cognitos_text(stub,
 def test_user_fixable_errors_land_on_their_field(stub, code, text, field, message_code):
     portal = make_portal()
     stub.add_client_error("sign_up", service_error_code=code, service_message=text)
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
-    assert outcome.field_errors == {field: message_code}
+    outcome = sign_up(portal)
+    assert codes(outcome) == {field: [message_code]}
     assert outcome.general_error == ""
 
 
@@ -143,7 +156,7 @@ def test_a_sending_quota_after_creation_is_not_called_a_failure(stub):
         service_error_code="LimitExceededException",
         service_message="Exceeded daily email limit for the operation or the account.",
     )
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    outcome = sign_up(portal)
     assert outcome.attempt.status == "unknown"
     assert outcome.next_step == "confirm"
 
@@ -163,7 +176,7 @@ def test_a_network_failure_is_recorded_as_unknown_or_failed(stub, monkeypatch, f
         raise failure
 
     monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", fail)
-    outcome = services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    outcome = sign_up(portal)
     assert (outcome.attempt.status, outcome.general_error) == (status, message_code)
 
 
@@ -176,7 +189,7 @@ def test_a_crash_mid_call_leaves_a_visible_pending_attempt(stub, monkeypatch):
 
     monkeypatch.setattr(cognito.client_for("us-east-1", None, public=True), "sign_up", die)
     with pytest.raises(SystemExit):
-        services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+        sign_up(portal)
     attempt = SignupAttempt.objects.get()
     assert attempt.status == "pending"
     assert attempt.username == "alice"
@@ -184,12 +197,14 @@ def test_a_crash_mid_call_leaves_a_visible_pending_attempt(stub, monkeypatch):
 
 def test_a_refused_form_is_recorded_as_invalid_without_calling_cognito(stub):
     portal = make_portal()
-    form = signup_form_class(services.portal_form_spec(portal))({**GOOD, "password": "weak", "email": "nope"})
-    assert not form.is_valid()
-    services.attempt_record_invalid(portal=portal, form=form, context=CONTEXT)
+    outcome = sign_up(portal, password="weak", attributes={"email": "nope", "custom:company": "Acme"})
+    assert outcome.result is Result.INVALID
+    assert set(codes(outcome)) == {"password", "email"}
+    assert "password_too_short" in codes(outcome)["password"]
     attempt = SignupAttempt.objects.get()
     assert attempt.status == "invalid"
     assert set(attempt.form_errors) == {"password", "email"}
+    assert attempt.attributes == {"email": "nope", "custom:company": "Acme"}
     assert "weak" not in repr(SignupAttempt.objects.values().get())
 
 
@@ -206,10 +221,10 @@ def test_confirmation_and_resend_update_the_attempt(stub):
         service_message="Invalid verification code provided, please try again.",
     )
     stub.add_response("confirm_sign_up", {})
-    assert services.signup_resend(portal=portal, username="alice", context=CONTEXT).ok
-    wrong = services.signup_confirm(portal=portal, username="alice", code="000000", context=CONTEXT)
-    assert (wrong.ok, wrong.field, wrong.message_code) == (False, "code", "code_mismatch")
-    assert services.signup_confirm(portal=portal, username="alice", code="123456", context=CONTEXT).ok
+    assert flows.signup_resend(portal=portal, request=step()).ok
+    wrong = flows.signup_confirm(portal=portal, request=step(code="000000"))
+    assert (wrong.ok, wrong.result, codes(wrong)) == (False, Result.REJECTED, {"code": ["code_mismatch"]})
+    assert flows.signup_confirm(portal=portal, request=step(code="123456")).ok
     attempt.refresh_from_db()
     assert attempt.resend_count == 1 and attempt.last_resent_at is not None
     assert attempt.confirmed_at is not None and attempt.user_confirmed is True
@@ -222,7 +237,7 @@ def test_confirming_an_already_confirmed_user_counts_as_done(stub):
         service_error_code="NotAuthorizedException",
         service_message="User cannot be confirmed. Current status is CONFIRMED",
     )
-    outcome = services.signup_confirm(portal=portal, username="alice", code="123456", context=CONTEXT)
+    outcome = flows.signup_confirm(portal=portal, request=step(code="123456"))
     assert outcome.ok and outcome.already_confirmed
 
 
@@ -240,13 +255,13 @@ def test_confirming_an_already_confirmed_user_counts_as_done(stub):
 )
 def test_client_ip_trusts_only_the_configured_proxies(settings, meta, trusted, expected):
     settings.SIGNUP_TRUSTED_PROXY_COUNT = trusted
-    assert services.client_ip(meta) == expected
+    assert visitors.client_ip(meta) == expected
 
 
 def test_client_metadata_takes_only_allowed_bounded_query_parameters():
     portal = make_portal(client_metadata={"source": "portal"}, client_metadata_params=["campaign", "ref"])
     query = {"campaign": "spring", "ref": "x" * 257, "other": "no"}
-    assert services.client_metadata_for(portal, query) == {"source": "portal", "campaign": "spring"}
+    assert visitors.client_metadata_for(portal, query) == {"source": "portal", "campaign": "spring"}
 
 
 def test_user_context_ip_is_sent_only_when_the_client_propagates_it(stub):
@@ -270,4 +285,63 @@ def test_user_context_ip_is_sent_only_when_the_client_propagates_it(stub):
             "UserContextData": {"IpAddress": "198.51.100.7"},
         },
     )
-    services.signup_submit(portal=portal, form=valid_form(portal), context=CONTEXT)
+    sign_up(portal)
+
+
+@pytest.mark.parametrize("use_case", ["confirm", "resend", "submit"])
+def test_an_unexpected_error_in_any_use_case_is_the_same_polite_outcome(stub, monkeypatch, use_case):
+    """A bug of ours or the SDK's is a polite failure in every flow, never an exception for the channel."""
+    portal = make_portal()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(
+        cognito, {"confirm": "confirm_sign_up", "resend": "resend_confirmation_code"}.get(use_case, "sign_up"), broken
+    )
+    if use_case == "submit":
+        monkeypatch.setattr(flows.signup, "checked_form", broken)
+        outcome = sign_up(portal)
+    elif use_case == "confirm":
+        outcome = flows.signup_confirm(portal=portal, request=step(code="123456"))
+    else:
+        outcome = flows.signup_resend(portal=portal, request=step())
+    assert (outcome.result, outcome.general_error, outcome.error_code) == (Result.FAILED, "try_again", "RuntimeError")
+
+
+def test_an_unexpected_error_during_the_call_leaves_the_attempt_unknown(stub, monkeypatch):
+    portal = make_portal()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cognito, "sign_up", broken)
+    outcome = sign_up(portal)
+    assert (outcome.result, outcome.general_error) == (Result.UNKNOWN, "outcome_unknown")
+    assert SignupAttempt.objects.get().status == "unknown"
+
+
+def test_a_channel_s_own_input_errors_refuse_the_sign_up_before_cognito(stub):
+    portal = make_portal()
+    problem = flows.Problem("given_twice", "UserAttributes email: given twice")
+    request = SignupRequest(
+        username="alice",
+        password=GOOD["password"],
+        attributes={"email": GOOD["email"], "custom:company": "Acme"},
+        input_errors=(problem,),
+    )
+    outcome = flows.signup_submit(portal=portal, request=request)
+    assert outcome.result is Result.INVALID
+    assert codes(outcome) == {"__all__": ["given_twice"]}
+    assert SignupAttempt.objects.get().status == "invalid"
+
+
+def test_a_closed_portal_takes_no_step(stub):
+    portal = make_portal(is_open=False)
+    for outcome in (
+        sign_up(portal),
+        flows.signup_confirm(portal=portal, request=step(code="123456")),
+        flows.signup_resend(portal=portal, request=step()),
+    ):
+        assert (outcome.result, outcome.general_error) == (Result.UNAVAILABLE, "not_available")
+    assert not SignupAttempt.objects.exists()

@@ -1,0 +1,80 @@
+"""A sign-up request checked against the portal's form: the same rules for every channel.
+
+The generated Django form (forms.py) is the rule book: a channel's plain values are laid out under the
+form's input names, checked, and read back as Cognito's attributes and validation data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from ..caching import kept
+from ..forms import SignupForm, signup_form_class
+from ..schema import FormSpec
+from .requests import Problem, SignupRequest
+
+
+def form_class(spec: FormSpec) -> type[SignupForm]:
+    return kept(("form_class", spec), lambda: signup_form_class(spec))
+
+
+def form_data(spec: FormSpec, request: SignupRequest) -> dict[str, Any]:
+    """The request under the form's input names; values the form has no field for are left out (a
+    channel that can receive them says so through the request's `input_errors`)."""
+    data: dict[str, Any] = {"username": request.username, "password": request.password}
+    for field in spec.fields:
+        if field.kind == "attribute" and field.attribute in request.attributes:
+            data[field.name] = request.attributes[field.attribute]
+        elif field.kind == "validation_data" and field.data_name in request.validation_data:
+            data[field.name] = request.validation_data[field.data_name]
+    if request.consent:
+        data["consent"] = "on"
+    return data
+
+
+def values_from_form_data(spec: FormSpec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The other way round, for channels that post the form itself (page, frame): the keyword values of
+    a SignupRequest, read from the form's inputs."""
+    attributes, validation_data = {}, {}
+    for field in spec.fields:
+        value = data.get(field.name)
+        if not isinstance(value, str):
+            continue
+        if field.kind == "attribute" and field.attribute:
+            attributes[field.attribute] = value
+        elif field.kind == "validation_data":
+            validation_data[field.data_name] = value
+    return {
+        "username": _text(data.get("username")),
+        "password": _text(data.get("password")),
+        "attributes": attributes,
+        "validation_data": validation_data,
+        "consent": bool(data.get("consent")),
+    }
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def checked_form(spec: FormSpec, request: SignupRequest) -> SignupForm:
+    """The bound form, checked; what the channel found wrong while reading its input joins its errors."""
+    form = form_class(spec)(data=form_data(spec, request))
+    form.is_valid()
+    for problem in request.input_errors:
+        form.add_error(None, ValidationError(problem.message, code=problem.code))
+    return form
+
+
+def problems(form: SignupForm) -> dict[str, list[Problem]]:
+    """The form's errors by input name (NON_FIELD_ERRORS for the whole form), each with its code."""
+    return {
+        name: [Problem(error.code or "invalid", " ".join(error.messages)) for error in errors]
+        for name, errors in form.errors.as_data().items()
+    }
+
+
+NON_FIELD = NON_FIELD_ERRORS
