@@ -29,7 +29,8 @@ from .messages import lazy_message, message
 from .schema import MAX_ATTRIBUTE_LENGTH, FieldSpec, FormSpec
 
 LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-# Cognito's ClientId/Username patterns allow letters, marks, symbols, numbers and punctuation only (§1.1).
+# Cognito's Username pattern allows letters, marks, symbols, numbers and punctuation only (docs/cognito.md §3.1).
+# (ClientId has a different pattern, ASCII word characters and +: docs/cognito.md §2.2.)
 USERNAME_CATEGORIES = ("L", "M", "S", "N", "P")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 WHOLE_NUMBER = re.compile(r"^[+-]?\d{1,30}$")
@@ -223,7 +224,7 @@ def _widget_attrs(spec: FieldSpec) -> dict[str, str]:
 
 
 def within_attribute_bytes(value: str) -> None:
-    # Cognito's limit is 2,048 bytes, not characters (reference §3.2).
+    # Cognito's limit is 2,048 bytes, not characters (docs/cognito.md §4.4).
     if value and len(value.encode("utf-8", "surrogatepass")) > MAX_ATTRIBUTE_LENGTH:
         raise fail("value_too_long_bytes")
 

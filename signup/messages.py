@@ -123,9 +123,10 @@ SIGNUP_ERRORS: dict[str, ErrorMapping] = {
     "InvalidSmsRoleTrustRelationshipException": ErrorMapping("failed", "not_available"),
     "InvalidEmailRoleAccessPolicyException": ErrorMapping("failed", "not_available"),
     "TooManyRequestsException": ErrorMapping("failed", "try_again"),
-    # A 500 may come after the user was created (§5): whether it exists is for reconciliation to find out.
+    # A 500 may come after the user was created (docs/cognito.md §7.1): whether it exists is for
+    # reconciliation to find out.
     "InternalErrorException": ErrorMapping("unknown", "outcome_unknown"),
-    # The user may already exist, UNCONFIRMED, when a sending quota was hit (§1.2): not a plain failure.
+    # The user may already exist, UNCONFIRMED, when a sending quota was hit (docs/cognito.md §7.1): not a plain failure.
     "LimitExceededException": ErrorMapping("unknown", "code_limit"),
 }
 UNMAPPED_ERROR = ErrorMapping("failed", "try_again")

@@ -1,7 +1,7 @@
 """Pool and client descriptions -> a snapshot -> frozen field specs for the sign-up form.
 
 Pure functions: nothing here touches the network or the database. The rules follow
-shared/reference/cognito-signup.md §3 (schema, username models, password policy) and §4.2
+docs/cognito.md §3 (username models, password policy), §4 (the schema) and §4.5
 (what a client may write).
 """
 
@@ -113,11 +113,11 @@ def snapshot_from_descriptions(pool: dict[str, Any], client: dict[str, Any]) -> 
         "pool_name": pool.get("Name", ""),
         "client_name": client.get("ClientName", ""),
         "attributes": [_attribute_snapshot(a) for a in pool.get("SchemaAttributes", [])],
-        # Absent WriteAttributes means "the default set", which is not "everything" (§4.1).
+        # Absent WriteAttributes means "the default set", which is not "everything" (docs/cognito.md §4.5).
         "write_attributes": client.get("WriteAttributes"),
         "username_attributes": list(pool.get("UsernameAttributes") or []),
         "alias_attributes": list(pool.get("AliasAttributes") or []),
-        # The API default when UsernameConfiguration is absent is case-sensitive (§3.5).
+        # The API default when UsernameConfiguration is absent is case-sensitive (docs/cognito.md §3.3).
         "case_sensitive": bool(username_config.get("CaseSensitive", True)) if username_config else True,
         "auto_verified": list(pool.get("AutoVerifiedAttributes") or []),
         "password_policy": {
@@ -304,7 +304,7 @@ def input_name(attribute: str) -> str:
 
 
 def writable_attributes(snapshot: dict[str, Any]) -> set[str]:
-    """The client's effective write set (§4.1, §4.2): required attributes are always writable."""
+    """The client's effective write set (docs/cognito.md §4.5): required attributes are always writable."""
     attributes = snapshot["attributes"]
     required = {a["name"] for a in attributes if a["required"]}
     if snapshot.get("write_attributes") is not None:
@@ -336,7 +336,7 @@ def password_policy(snapshot: dict[str, Any]) -> PasswordPolicy:
         require_lowercase=policy["require_lowercase"],
         require_numbers=policy["require_numbers"],
         require_symbols=policy["require_symbols"],
-        # A pool whose sign-in policy offers another first factor lets users omit the password (§1.1).
+        # A pool whose sign-in policy offers another first factor lets users omit the password (docs/cognito.md §3.4).
         optional=bool(PASSWORDLESS_FACTORS & set(snapshot.get("first_auth_factors") or [])),
     )
 
@@ -449,7 +449,7 @@ def form_spec(
     validation_fields: tuple[ValidationDataSpec, ...] = (),
     consent: ConsentSpec | None = None,
 ) -> FormSpec:
-    """Which fields the sign-up form has, in order, with every constraint the pool enforces (§3.4)."""
+    """Which fields the sign-up form has, in order, with every constraint the pool enforces (docs/cognito.md §4.6)."""
     mode = username_mode(snapshot)
     policy = password_policy(snapshot)
     aliases = tuple(snapshot.get("alias_attributes") or ())
@@ -462,7 +462,7 @@ def form_spec(
         if name in NEVER_IN_FORM or attribute["developer_only"] or name not in writable:
             continue
         if name == "preferred_username" and "preferred_username" in aliases:
-            continue  # an alias preferred_username can only be set after confirmation (§3.2)
+            continue  # an alias preferred_username can only be set after confirmation (docs/cognito.md §3.2)
         if name in copies and mode != "email_or_phone":
             continue  # Cognito copies it from the username: asking twice would only let them differ
         # With both email and phone as username, the one the user typed is copied and the other

@@ -1,4 +1,7 @@
-"""Builders for what Cognito describes and for portals, shaped like real DescribeUserPool output (§3.2)."""
+"""Builders for what Cognito describes and for portals, shaped like real DescribeUserPool output.
+
+The attribute shapes follow docs/cognito.md §4.1 and §4.2.
+"""
 
 from __future__ import annotations
 
@@ -164,7 +167,7 @@ def make_portal(slug: str = "acme", *, snap: dict[str, Any] | None = None, **fie
     return Portal.objects.create(slug=slug, **values)
 
 
-# SecretHash test vectors from shared/reference/cognito-signup.md §2.2: (username, client id, secret, hash).
+# SecretHash test vectors from docs/cognito.md §2.5: (username, client id, secret, hash).
 SECRET_HASH_VECTORS = [
     (
         "alice",

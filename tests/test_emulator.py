@@ -202,7 +202,7 @@ def test_a_confirmed_user_can_sign_in_through_moto(base_url: str, demo: AppClien
     assert signed_in["AuthenticationResult"]["IdToken"].count(".") == 2
 
 
-# --- SecretHash (reference §2) -------------------------------------------------------------------
+# --- SecretHash (docs/cognito.md §2.4, §2.5) -----------------------------------------------------
 
 
 @pytest.mark.parametrize(("username", "client_id", "client_secret", "expected"), SECRET_HASH_VECTORS)
@@ -266,7 +266,7 @@ def test_it_rejects_an_unknown_client_id(demo: AppClient) -> None:
     )
 
 
-# --- Request shape (the service model's member constraints, reference §1.1) ----------------------
+# --- Request shape (the service model's member constraints, docs/cognito.md §2.2, §2.3) ----------
 
 
 @pytest.mark.parametrize(
@@ -335,7 +335,7 @@ def test_it_rejects_a_confirmation_code_with_whitespace(demo: AppClient) -> None
     )
 
 
-# --- Password policy (reference §3.6) ------------------------------------------------------------
+# --- Password policy (docs/cognito.md §3.4) ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -381,7 +381,7 @@ def test_it_uses_cognitos_default_policy_for_pools_without_one(
     )
 
 
-# --- User attributes (reference §3, §4.2) --------------------------------------------------------
+# --- User attributes (docs/cognito.md §4) --------------------------------------------------------
 
 
 def test_it_rejects_an_attribute_missing_from_the_schema(demo: AppClient) -> None:
@@ -530,7 +530,7 @@ def test_it_knows_standard_attributes_moto_dropped_from_the_schema(
     assert app.attributes("alice")["email"] == "alice@example.com"
 
 
-# --- Username modes (reference §3.5) -------------------------------------------------------------
+# --- Username modes (docs/cognito.md §3.2, §3.3, §3.6) -------------------------------------------
 
 
 def test_it_refuses_sign_up_when_only_admins_create_users(
@@ -664,7 +664,7 @@ def test_an_alias_pool_reports_a_taken_email_at_confirmation(
     assert app.attributes("janet")["email_verified"] == "true"
 
 
-# --- Confirmation codes (reference §1.2, §6) -----------------------------------------------------
+# --- Confirmation codes (docs/cognito.md §5) -----------------------------------------------------
 
 
 def test_it_rejects_a_wrong_code(base_url: str, demo: AppClient) -> None:

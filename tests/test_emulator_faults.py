@@ -233,7 +233,7 @@ def test_error_after_create_answers_500_but_the_user_exists(base_url: str, demo:
     assert len(outbox(base_url, "?username=alice")) == 1  # the code went out too
 
     http(base_url, "DELETE", "/_faults")
-    # The retry hazard of reference §5: the retry meets the user the failed call created.
+    # The retry hazard of docs/cognito.md §7.1: the retry meets the user the failed call created.
     assert failure(lambda: demo.sign_up("alice"))[1] == "UsernameExistsException"
 
 

@@ -1,4 +1,4 @@
-"""The pool's password policy, enforced exactly as Cognito does (§3.6)."""
+"""The pool's password policy, enforced exactly as Cognito does (docs/cognito.md §3.4)."""
 
 import pytest
 

@@ -2,7 +2,7 @@
 
 Cognito is replaced at its single seam (signup.cognito.sign_up / confirm_sign_up / resend_confirmation_code)
 by a fake that checks every outgoing request against Cognito's rules, written here independently of the
-code under test (shared/reference/cognito-signup.md §1.1, §3, §6). The fake records what it would refuse
+code under test (docs/cognito.md §2.2, §3, §4, §5). The fake records what it would refuse
 instead of raising, because the services deliberately swallow unexpected exceptions.
 """
 
@@ -83,7 +83,7 @@ def utf8_length(value: str) -> int:
 
 
 def username_problems(username: str) -> list[str]:
-    """UsernameType: 1-128 characters, each a letter, mark, symbol, number or punctuation (§1.1)."""
+    """UsernameType: 1-128 characters, each a letter, mark, symbol, number or punctuation (docs/cognito.md §3.1)."""
     problems = []
     if not 1 <= len(username) <= 128:
         problems.append("username_length")
@@ -108,7 +108,8 @@ def email_problems(value: str) -> list[str]:
 
 
 def password_problems(password: str | None, rules: PoolRules) -> list[str]:
-    """PasswordType (max 256, no edge whitespace) and the pool's policy: min 10 and all four classes (§3.6)."""
+    """PasswordType (max 256, no edge whitespace) and the pool's policy: min 10 and all four classes
+    (docs/cognito.md §3.4)."""
     if password is None:
         return ["password_missing"]
     problems = []
@@ -234,7 +235,8 @@ def sign_up_problems(call: cognito.SignUpCall, rules: PoolRules) -> list[str]:
 
 
 def step_problems(username: str, code: str | None, client_metadata: dict[str, str] | None, ip: str) -> list[str]:
-    """ConfirmSignUp / ResendConfirmationCode: the username rules, ConfirmationCode 1-2048 `[\\S]+` (§6)."""
+    """ConfirmSignUp / ResendConfirmationCode: the username rules, ConfirmationCode 1-2048 `[\\S]+`
+    (docs/cognito.md §2.2, §5.1)."""
     problems = username_problems(username)
     if code is not None and (not 1 <= len(code) <= 2048 or any(c.isspace() for c in code)):
         problems.append("confirmation_code_invalid")

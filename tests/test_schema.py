@@ -1,4 +1,4 @@
-"""Pool description -> form spec, following cognito-signup.md §3.4 and §3.5."""
+"""Pool description -> form spec, following docs/cognito.md §4.6 and §3.2."""
 
 import pytest
 

@@ -27,7 +27,7 @@ from moto.cognitoidp.models import (
 from .rules import AttributeSpec, ClientRules, PasswordPolicy, PoolRules, client_not_found
 from .state import UserKey
 
-# Cognito's policy for pools created without one (reference §3.6).
+# Cognito's policy for pools created without one (docs/cognito.md §3.4).
 _DEFAULT_PASSWORD_POLICY = PasswordPolicy(
     minimum_length=8, require_uppercase=True, require_lowercase=True, require_numbers=True, require_symbols=True
 )
@@ -93,7 +93,7 @@ def pool_rules(pool: CognitoIdpUserPool) -> PoolRules:
         username_attributes=frozenset(config.get("UsernameAttributes") or ()),
         alias_attributes=frozenset(config.get("AliasAttributes") or ()),
         auto_verified_attributes=frozenset(config.get("AutoVerifiedAttributes") or ()),
-        # The API default when UsernameConfiguration is absent is case-sensitive (reference §3.5).
+        # The API default when UsernameConfiguration is absent is case-sensitive (docs/cognito.md §3.3).
         case_sensitive=(config.get("UsernameConfiguration") or {}).get("CaseSensitive", True),
         admin_create_user_only=bool((config.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")),
     )
@@ -173,7 +173,7 @@ def _answers_to(user: CognitoIdpUser, rules: PoolRules, name: str) -> bool:
 
 
 def _alias_verified(user: CognitoIdpUser, attribute: str) -> bool:
-    # email and phone_number become sign-in aliases only once verified (reference §3.5).
+    # email and phone_number become sign-in aliases only once verified (docs/cognito.md §3.2).
     if attribute == "preferred_username":
         return True
     return user.attribute_lookup.get(f"{attribute}_verified") == "true"

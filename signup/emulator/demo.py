@@ -33,13 +33,13 @@ _CUSTOM_ATTRIBUTES: list[dict[str, Any]] = [
         "NumberAttributeConstraints": {"MinValue": "1", "MaxValue": "100000"},
     },
     # Boolean, declared through the API as Cognito allows; clients must send the strings "true" or
-    # "false" (reference §3.3), which is what the portal's checkbox sends.
+    # "false" (docs/cognito.md §4.3), which is what the portal's checkbox sends.
     {"Name": "newsletter", "AttributeDataType": "Boolean", "Mutable": True},
 ]
 
 
 def emulator_client(base_url: str, region_name: str = "us-east-1") -> BaseClient:
-    """A cognito-idp client for the emulator: dummy credentials, no automatic retries (§5)."""
+    """A cognito-idp client for the emulator: dummy credentials, no automatic retries (docs/cognito.md §7.2)."""
     return boto3.client(
         "cognito-idp",
         region_name=region_name,
@@ -54,7 +54,7 @@ def standard_schema(client: BaseClient) -> list[dict[str, Any]]:
     """The standard attributes as a schema-less pool describes them.
 
     moto describes only the listed attributes of a pool created with a Schema, so a pool that
-    should look real must list the standard ones too (reference §9.2).
+    should look real must list the standard ones too (docs/cognito.md §9.5).
     """
     pool_id = client.create_user_pool(PoolName="standard-schema-probe")["UserPool"]["Id"]
     try:

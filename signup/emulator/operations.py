@@ -33,7 +33,7 @@ def sign_up(request: dict[str, Any], state: EmulatorState) -> dict[str, Any]:
 def sign_up_without_delivery(request: dict[str, Any], state: EmulatorState) -> dict[str, Any]:
     """SignUp once the pool's message quota is spent: the user is stored UNCONFIRMED, no code goes out.
 
-    Real Cognito then answers LimitExceededException although the user exists (reference §5);
+    Real Cognito then answers LimitExceededException although the user exists (docs/cognito.md §7.1);
     the fault injector (faults.py, limit_after_create) sends that answer instead of this one.
     """
     return _sign_up(request, state, deliver=False)
@@ -53,7 +53,7 @@ def _sign_up(request: dict[str, Any], state: EmulatorState, *, deliver: bool) ->
     rules.check_password(pool_rules.password_policy, request.get("Password"))
     _check_name_free(pool, pool_rules, username, username_attribute)
 
-    # In a UsernameAttributes pool the username becomes the new sub (reference §3.5).
+    # In a UsernameAttributes pool the username becomes the new sub (docs/cognito.md §3.2).
     user = backend.create_user(
         pool, None if username_attribute else username, request.get("Password"), written | implied
     )
@@ -118,7 +118,7 @@ def _existing_user(pool: CognitoIdpUserPool, pool_rules: PoolRules, name: str) -
 def _check_name_free(
     pool: CognitoIdpUserPool, pool_rules: PoolRules, username: str, username_attribute: str | None
 ) -> None:
-    # Taken means taken whatever the other user's status, UNCONFIRMED included (reference §5).
+    # Taken means taken whatever the other user's status, UNCONFIRMED included (docs/cognito.md §3.2).
     if username_attribute is None:
         if backend.username_taken(pool, pool_rules, username):
             raise rules.username_taken()
@@ -129,7 +129,7 @@ def _check_name_free(
 def _claim_alias(
     pool: CognitoIdpUserPool, pool_rules: PoolRules, user: CognitoIdpUser, attribute: str, force: bool
 ) -> None:
-    # Alias pools accept duplicate emails at SignUp; the clash surfaces here (reference §3.5).
+    # Alias pools accept duplicate emails at SignUp; the clash surfaces here (docs/cognito.md §3.2).
     if attribute not in pool_rules.alias_attributes:
         return
     owner = backend.verified_alias_owner(pool, pool_rules, attribute, user)

@@ -1,8 +1,8 @@
 """What real Cognito checks on SignUp, ConfirmSignUp and ResendConfirmationCode.
 
 Pure functions over plain values: each raises CognitoError carrying Cognito's exception name and
-message. "Reference §N" points to the team's Cognito sign-up reference
-(shared/reference/cognito-signup.md), which records where each text and rule comes from.
+message. "docs/cognito.md §N" points to the project's notes on Cognito sign-up, which say where
+each text and rule comes from.
 Where Cognito's order of checks is unknown, the order here is a choice, not a fact.
 """
 
@@ -35,12 +35,12 @@ USER_NOT_FOUND_MESSAGE = "Username/client id combination not found."
 ATTEMPT_LIMIT_MESSAGE = "Attempt limit exceeded, please try after some time."
 SCHEMA_PREFIX = "Attributes did not conform to the schema: "
 
-# Per-user quotas (reference §7, https://docs.aws.amazon.com/cognito/latest/developerguide/quotas.html).
+# Per-user quotas (docs/cognito.md §8.2, https://docs.aws.amazon.com/cognito/latest/developerguide/quotas.html).
 CONFIRM_ATTEMPTS_PER_HOUR = 15
 RESEND_ATTEMPTS_PER_HOUR = 5
 
 # The symbols the password policy accepts; a space counts when it is not leading or trailing
-# (reference §3.6).
+# (docs/cognito.md §3.4).
 PASSWORD_SYMBOLS = frozenset("^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ")
 
 # Java's \s, which the service model's patterns use: ASCII whitespace only.
@@ -51,9 +51,9 @@ _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
 _INTEGER = re.compile(r"-?\d+")
 
-# Built-in attributes a client without WriteAttributes cannot write (reference §3.2, §4.2).
+# Built-in attributes a client without WriteAttributes cannot write (docs/cognito.md §4.5).
 _NOT_WRITABLE_BY_DEFAULT = frozenset({"sub", "identities", "email_verified", "phone_number_verified"})
-_DELIVERY = (("phone_number", "SMS"), ("email", "EMAIL"))  # SMS wins when both apply (§1.2)
+_DELIVERY = (("phone_number", "SMS"), ("email", "EMAIL"))  # SMS wins when both apply (docs/cognito.md §5.3)
 
 
 class CognitoError(Exception):
@@ -111,7 +111,7 @@ class ClientRules:
     write_attributes: frozenset[str] | None
 
 
-# --- Request shape (the service model's member constraints, reference §1.1) ---------------------
+# --- Request shape (the service model's member constraints, docs/cognito.md §2.2, §2.3) ---------
 
 
 def _is_visible(value: str) -> bool:
@@ -135,7 +135,7 @@ def _has_no_whitespace(value: str) -> bool:
 
 
 def _is_password_shape(value: str) -> bool:
-    # The model says [\S]+, the guide allows inner spaces (reference §3.6). We follow the guide:
+    # The model says [\S]+, the guide allows inner spaces (docs/cognito.md §3.4). We follow the guide:
     # inner spaces pass, leading/trailing spaces and any other whitespace are rejected.
     inner_spaces_removed = value.replace(" ", "")
     return value.strip(" ") == value and _has_no_whitespace(inner_spaces_removed)
@@ -218,7 +218,7 @@ def attribute_values(entries: list[dict[str, str]] | None) -> dict[str, str]:
 
 
 def secret_hash(username: str, client_id: str, client_secret: str) -> str:
-    # UTF-8 on both sides, as AWS's samples do; moto uses Latin-1 (reference §2.1, §2.2).
+    # UTF-8 on both sides, as AWS's samples do; moto uses Latin-1 (docs/cognito.md §2.4, §2.5).
     message = (username + client_id).encode("utf-8")
     digest = hmac.new(client_secret.encode("utf-8"), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
@@ -242,7 +242,7 @@ def check_self_sign_up_allowed(pool: PoolRules) -> None:
         raise CognitoError(NOT_AUTHORIZED, "SignUp is not permitted for this user pool")
 
 
-# --- Usernames (reference §3.5) -----------------------------------------------------------------
+# --- Usernames (docs/cognito.md §3.2) -----------------------------------------------------------
 
 
 def is_email(value: str) -> bool:
@@ -294,7 +294,7 @@ def alias_taken(attribute: str) -> CognitoError:
     return CognitoError(ALIAS_EXISTS, f"An account with the {attribute} already exists.")
 
 
-# --- Password policy (reference §3.6) -----------------------------------------------------------
+# --- Password policy (docs/cognito.md §3.4) -----------------------------------------------------
 
 
 def check_password(policy: PasswordPolicy, password: str | None) -> None:
@@ -313,7 +313,7 @@ def check_password(policy: PasswordPolicy, password: str | None) -> None:
 
 
 def _has_any(ascii_range: str, password: str) -> bool:
-    # Basic Latin only: an accented capital does not count as uppercase (reference §3.6).
+    # Basic Latin only: an accented capital does not count as uppercase (docs/cognito.md §3.4).
     return re.search(f"[{ascii_range}]", password) is not None
 
 
@@ -321,7 +321,7 @@ def _must_have(kind: str) -> str:
     return f"Password must have {kind} characters"
 
 
-# --- User attributes (reference §3.2-§3.4, §4.2) ------------------------------------------------
+# --- User attributes (docs/cognito.md §4) -------------------------------------------------------
 
 
 def writable_attributes(pool: PoolRules, client: ClientRules) -> frozenset[str]:
@@ -366,7 +366,7 @@ def check_attributes(
 
 
 def _schema_error(problems: list[str]) -> CognitoError:
-    # Real responses list every problem, each followed by a newline (reference §5 and the
+    # Real responses list every problem, each followed by a newline (docs/cognito.md §6.3, and the
     # messages quoted in amplify-js/amplify-flutter issues).
     return CognitoError(INVALID_PARAMETER, SCHEMA_PREFIX + "".join(f"{p}\n" for p in problems))
 
@@ -403,7 +403,7 @@ def _number_problem(spec: AttributeSpec, value: str) -> str | None:
     return None
 
 
-# --- Confirmation codes (reference §1.2, §6) ----------------------------------------------------
+# --- Confirmation codes (docs/cognito.md §5) ----------------------------------------------------
 
 
 def delivery_attribute(pool: PoolRules, attributes: Mapping[str, str]) -> tuple[str, str] | None:
@@ -431,7 +431,7 @@ def check_confirmable(status: str) -> None:
 
 
 def check_confirmation_code(pending: PendingCode | None, code: str, now: float) -> PendingCode:
-    """The pending code `code` matches; superseded and day-old codes are expired (§6.1)."""
+    """The pending code `code` matches; superseded and day-old codes are expired (docs/cognito.md §5.3)."""
     if pending is not None and code in pending.superseded:
         raise _expired_code()
     if pending is None or not hmac.compare_digest(code.encode(), pending.code.encode()):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# Codes are valid 24 h (reference §1.2); attempt quotas count per hour (reference §7).
+# Codes are valid 24 h (docs/cognito.md §5.3); attempt quotas count per hour (docs/cognito.md §8.2).
 CODE_LIFETIME_SECONDS = 24 * 3600
 ATTEMPT_WINDOW_SECONDS = 3600
 _REDACTED_MEMBERS = ("Password", "SecretHash")
