@@ -22,6 +22,11 @@ from .forms import signup_form_class
 from .models import AttemptEvent, FieldOverride, FieldTranslation, Portal, SignupAttempt, StuckUser, ValidationDataField
 from .views import render_form_page
 
+# Operators sign in to this product, not to "Django administration".
+admin.site.site_header = _("Cognito sign-up portal")
+admin.site.site_title = _("Cognito sign-up portal")
+admin.site.index_title = _("Portal administration")
+
 
 class FieldOverrideInline(admin.TabularInline):
     model = FieldOverride
