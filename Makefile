@@ -17,8 +17,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# DEBUG for migrate too: with DEBUG off every command stops until collectstatic has run (signup.E005).
 demo: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py demo --port $(PORT) --emulator-port $(EMULATOR_PORT)
 
 # Debian's Chromium for the browser tests; Playwright never downloads a browser here.
@@ -38,7 +39,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy signup
 
+# The production settings (DEBUG off) need collected static files, so check collects them as a release does.
 check: $(VENV)/.installed
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -31,6 +31,11 @@ from .models import (
 )
 from .pages import render_form_page
 
+# Operators sign in to this product, not to "Django administration".
+admin.site.site_header = _("Cognito sign-up portal")
+admin.site.site_title = _("Cognito sign-up portal")
+admin.site.index_title = _("Portal administration")
+
 
 class FieldOverrideInline(admin.TabularInline):
     model = FieldOverride

@@ -1,9 +1,12 @@
 """Misconfiguration caught at start-up, with stable ids, instead of at request time."""
 
+import os
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.checks import Error, Warning, register
+from django.core.files.storage import storages
 
 
 @register()
@@ -44,3 +47,25 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+
+
+# Not tagged "staticfiles": collectstatic runs only those checks, and it is the command that writes the manifest.
+@register()
+def check_static_manifest(app_configs: Any, **kwargs: Any) -> list[Any]:
+    """With DEBUG off a manifest storage looks up every {% static %} URL in the manifest collectstatic writes;
+    without that file every page is a 500, so start-up stops here instead. (manifest_strict=False does not
+    help: the storage then hashes the file in STATIC_ROOT, which is just as absent before collectstatic.)"""
+    if settings.DEBUG:
+        return []  # the storage hands out the plain names, and the files are served from the source tree
+    storage = storages["staticfiles"]
+    if not isinstance(storage, ManifestFilesMixin) or storage.manifest_storage.exists(storage.manifest_name):
+        return []
+    location = os.path.join(getattr(storage.manifest_storage, "location", None) or "", storage.manifest_name)
+    return [
+        Error(
+            f"The static files manifest {location} is missing, so every page would fail with "
+            f'"Missing staticfiles manifest entry" ({settings.STORAGES["staticfiles"]["BACKEND"]}, DEBUG off).',
+            hint="Run `python manage.py collectstatic --noinput` with these settings, or set DEBUG=1 in development.",
+            id="signup.E005",
+        )
+    ]

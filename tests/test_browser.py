@@ -291,6 +291,26 @@ def test_the_password_can_be_shown_and_hidden(page, live_server, emulator, demo_
     assert password.get_attribute("type") == "password"
 
 
+def test_on_a_phone_the_password_input_keeps_the_full_width(browser, settings, live_server, emulator, demo_portal):
+    context, page = open_page(browser, settings, viewport={"width": 390, "height": 844})
+    try:
+        page.goto(f"{live_server.url}/signup/demo/")
+        toggle = page.get_by_role("button", name="Show password")
+        toggle.wait_for()  # the script un-hides it; it must not take room from the input
+        shot(page, "12-form-390px")
+        password = field(page, "Password").bounding_box()
+        username = field(page, "Username").bounding_box()
+        email = field(page, "Email address").bounding_box()
+        form = page.locator("#signup-form").bounding_box()
+        button = toggle.bounding_box()
+    finally:
+        context.close()
+    assert abs(password["width"] - username["width"]) <= 1 and abs(password["width"] - email["width"]) <= 1
+    assert password["width"] >= 0.9 * form["width"]
+    # Below the input, not over it.
+    assert button["y"] >= password["y"] + password["height"]
+
+
 def test_the_abandoned_confirmation_can_be_finished_later(page, live_server, emulator, demo_portal):
     page.goto(f"{live_server.url}/signup/demo/")
     fill(

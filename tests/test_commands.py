@@ -1,6 +1,8 @@
 """The operator's shell commands that need no emulator of their own."""
 
+import html
 import io
+import re
 
 import pytest
 from django.contrib.auth import authenticate
@@ -23,6 +25,21 @@ def test_demo_sets_up_a_synced_portal_and_an_admin_login_it_prints():
     password = login.rsplit(" / ", 1)[1]
     assert authenticate(username="admin", password=password) is not None
     assert "/signup/demo/" in text and "/_outbox" in text
+
+
+OPERATOR_WORDS = re.compile(r"validationdata|trigger|pool|cognito|lambda|attribute", re.IGNORECASE)
+
+
+def test_the_demo_forms_help_texts_speak_to_the_person_signing_up(client):
+    call_command("demo", "--no-serve", "--emulator-port", "0", stdout=io.StringIO())
+    page = client.get("/signup/demo/").content.decode()
+    helps = {
+        name: html.unescape(text)
+        for name, text in re.findall(r'<p class="help" id="id_(\w+)_helptext">(.*?)</p>', page)
+    }
+    assert {"phone_number", "custom_employees", "vd_invite_code"} <= helps.keys()
+    assert [text for text in helps.values() if OPERATOR_WORDS.search(text)] == []
+    assert "invite code" in helps["vd_invite_code"].lower()
 
 
 def test_demo_can_be_run_again_and_repoints_the_same_portal():

@@ -150,3 +150,15 @@ def test_operators_preview_the_form_from_the_snapshot(admin_client, client):
     assert client.get(f"/admin/signup/portal/{portal.pk}/preview/").status_code == 302
     change = admin_client.get(f"/admin/signup/portal/{portal.pk}/change/").content.decode()
     assert f"/admin/signup/portal/{portal.pk}/preview/?lang=de" in change
+
+
+def test_the_admin_names_the_product_not_django(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    assert "<title>Portal administration | Cognito sign-up portal</title>" in index
+    assert '<div id="site-name"><a href="/admin/">Cognito sign-up portal</a></div>' in index
+    assert "<h1>Portal administration</h1>" in index
+    portals = admin_client.get("/admin/signup/portal/").content.decode()
+    assert re.search(r"<title>[^<]* \| Cognito sign-up portal</title>", portals)
+    assert "Django administration" not in index + portals and "Django site admin" not in index + portals
+    german = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "<title>Portalverwaltung | Cognito-Registrierungsportal</title>" in german

@@ -1,11 +1,7 @@
 """Abuse guards, repeated submissions, security headers, probes and deploy checks."""
 
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -13,6 +9,7 @@ from django.test import Client
 from signup import guards
 from signup.models import SignupAttempt
 from tests.factories import make_portal
+from tests.test_checks import collected_static, manage  # noqa: F401 -- collected_static is a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -209,23 +206,16 @@ def test_readiness_fails_when_the_cache_does(client, settings):
 
 
 def deploy_check(**env):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DEBUG", "PORTAL_ENV"))}
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return manage("check", "--deploy", "--fail-level", "WARNING", **env)
 
 
-def test_check_deploy_is_clean_with_production_settings():
+def test_check_deploy_is_clean_with_production_settings(collected_static):  # noqa: F811
     result = deploy_check(
         PORTAL_ENV="production",
         SECRET_KEY="x" * 20 + "Kq8#p2!vZ" * 6,
         ALLOWED_HOSTS="signup.example.com",
         DATABASE_URL="sqlite:////tmp/deploy-check.sqlite3",
+        STATIC_ROOT=str(collected_static),  # a release runs collectstatic first
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

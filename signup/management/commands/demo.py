@@ -68,7 +68,8 @@ class Command(BaseCommand):
             name="invite_code",
             defaults={
                 "label": "Invite code",
-                "help_text": "Sent to the pool's pre sign-up trigger as ValidationData; never stored in the pool.",
+                # Shown under the field on the public form: it speaks to the person signing up, not to operators.
+                "help_text": "The invite code from your welcome email, if you have one.",
                 "required": False,
             },
         )
