@@ -1,7 +1,7 @@
 """The only module that talks to Cognito: clients, SecretHash, typed results and errors.
 
 SignUp is not idempotent, so the clients for the public calls never retry on their own
-(shared/reference/cognito-signup.md §5); the IAM-authorised describe calls may.
+(docs/cognito.md §7.2); the IAM-authorised describe calls may.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import botocore.exceptions
 import botocore.parsers
 from django.conf import settings
 
-# What the public calls accept for the visitor's context (docs/cognito.md §5.3).
+# What the public calls accept for the visitor's context (docs/cognito.md §3.7).
 ANALYTICS_ENDPOINT_ID = re.compile(r"^[\w.:-]{1,128}$")
 MAX_ENCODED_DATA = 131072
 
 
 def secret_hash(username: str, client_id: str, client_secret: str) -> str:
-    """Base64(HMAC-SHA256(secret, username + client_id)), all UTF-8 (§2.1)."""
+    """Base64(HMAC-SHA256(secret, username + client_id)), all UTF-8 (docs/cognito.md §2.4)."""
     digest = hmac.new(client_secret.encode("utf-8"), (username + client_id).encode("utf-8"), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
@@ -179,7 +179,7 @@ def _refuse_garbled_success(response_dict: dict[str, Any], operation_model: Any 
     """The one check for a garbled 2xx answer: every Cognito answer is a JSON object with only the
     operation's output members. botocore parses a body that is not JSON into {} or {"message": body},
     which for ConfirmSignUp (whose answer is {}) would pass for success; make either a parse error,
-    which `_call` reports as no answer (docs/cognito.md §6.3)."""
+    which `_call` reports as no answer (docs/cognito.md §7.1)."""
     if not 200 <= response_dict.get("status_code", 0) < 300:
         return
     body = response_dict.get("body") or b""

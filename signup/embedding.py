@@ -1,6 +1,6 @@
 """Framing a portal on customer sites: origin allowlists, the cookie-free CSRF gate, single-use tokens.
 
-The design follows shared/reference/iframe-embedding.md: only the origins a portal lists may frame
+The design follows docs/cognito.md §10: only the origins a portal lists may frame
 /embed/<slug>/ (CSP frame-ancestors), and a POST there must come from our own document
 (Sec-Fetch-Site, else an exact Origin) and carry a signed token that is burned on first use.
 No cookie is involved, so browsers that block third-party cookies work the same.

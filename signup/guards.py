@@ -32,16 +32,6 @@ class Check:
     block: str = ""  # why the submission is stopped: "" or a message code
 
 
-def _portal_limit(portal: Portal, name: str) -> abuse.Limit:
-    custom = (portal.rate_limits or {}).get(name)
-    if isinstance(custom, str):
-        try:
-            return abuse.Limit.parse(custom)
-        except ValueError:
-            pass  # the model validates; an old bad value falls back to the setting
-    return abuse.configured(name)
-
-
 def submission_check(*, portal: Portal, form_token: str, honeypot: str, client_ip: str | None) -> Check:
     """The guards, cheapest first. Rate limits count only submissions that got that far."""
     try:
@@ -54,9 +44,9 @@ def submission_check(*, portal: Portal, form_token: str, honeypot: str, client_i
     if time.time() - shown_at < settings.SIGNUP_MIN_FILL_SECONDS:
         return Check(key, "blocked_too_fast")
     limits = [
-        ("signup-ip", f"{portal.pk}:{client_ip}", _portal_limit(portal, "signup_per_ip")),
+        ("signup-ip", f"{portal.pk}:{client_ip}", portal.rate_limit("signup_per_ip")),
         # Counted only when the address is within its own limit: one address cannot use up the portal's.
-        ("signup-portal", str(portal.pk), _portal_limit(portal, "signup_per_portal")),
+        ("signup-portal", str(portal.pk), portal.rate_limit("signup_per_portal")),
     ]
     if abuse.first_exceeded(limits) is not None:
         return Check(key, "rate_limited")

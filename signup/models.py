@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,6 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .cognito import CodeDelivery, Target
+
+if TYPE_CHECKING:
+    from .abuse import Limit
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("An environment variable name, e.g. DEMO_CLIENT_SECRET."))
@@ -228,11 +231,11 @@ class Portal(models.Model):
 
     @property
     def case_sensitive(self) -> bool:
-        # A pool without UsernameConfiguration is case-sensitive (docs/cognito.md §2.4).
+        # A pool without UsernameConfiguration is case-sensitive (docs/cognito.md §3.3).
         return bool(self.snapshot.get("case_sensitive", True))
 
     def same_username(self, a: str, b: str) -> bool:
-        """Whether Cognito takes two usernames for one user in this pool (docs/cognito.md §2.4)."""
+        """Whether Cognito takes two usernames for one user in this pool (docs/cognito.md §3.3)."""
         return a == b if self.case_sensitive else a.casefold() == b.casefold()
 
     def username_key(self, username: str) -> str:
@@ -241,12 +244,24 @@ class Portal(models.Model):
 
     def hides_existing_accounts(self) -> bool:
         """A taken username answered like a new one; only where Cognito itself cannot be asked directly,
-        i.e. the client has a secret (docs/cognito.md §7.2)."""
+        i.e. the client has a secret (docs/cognito.md §5.4)."""
         return self.hide_existing_accounts and bool(self.snapshot.get("has_secret"))
+
+    def rate_limit(self, name: str) -> Limit:
+        """This portal's limit `name` (settings.SIGNUP_RATE_LIMITS), or the setting where it has none."""
+        from .abuse import Limit, configured
+
+        custom = (self.rate_limits or {}).get(name)
+        if isinstance(custom, str):
+            try:
+                return Limit.parse(custom)
+            except ValueError:
+                pass  # clean() refuses it; an old bad value falls back to the setting
+        return configured(name)
 
     def user_context_ip(self, client_ip: str | None) -> str:
         """The visitor's address for UserContextData: Cognito honours it only for a client with a secret
-        and additional user context propagation (docs/cognito.md §5.3)."""
+        and additional user context propagation (docs/cognito.md §3.7)."""
         snapshot = self.snapshot
         if snapshot.get("has_secret") and snapshot.get("propagate_user_context") and client_ip:
             return client_ip

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from signup import flows
+from signup import abuse
 from signup.models import SignupAttempt
 from tests.factories import make_portal
 
@@ -113,7 +113,7 @@ def test_the_sixth_resend_in_an_hour_is_explained_and_not_sent(client, stub):
     delivery = {
         "CodeDeliveryDetails": {"Destination": "a***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
     }
-    for _ in range(flows.RESENDS_PER_HOUR):
+    for _ in range(abuse.configured("resend_per_username").count):
         stub.add_response("resend_confirmation_code", delivery)
         assert (
             "We sent you a new code"

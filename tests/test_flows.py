@@ -345,3 +345,17 @@ def test_a_closed_portal_takes_no_step(stub):
     ):
         assert (outcome.result, outcome.general_error) == (Result.UNAVAILABLE, "not_available")
     assert not SignupAttempt.objects.exists()
+
+
+def test_confirmations_past_the_hourly_limit_are_stopped_before_cognito(stub, settings):
+    settings.SIGNUP_RATE_LIMITS = {**settings.SIGNUP_RATE_LIMITS, "confirm_per_username": "2/3600"}
+    portal = make_portal()
+    for _ in range(2):
+        stub.add_client_error("confirm_sign_up", service_error_code="CodeMismatchException", service_message="no")
+    outcomes = [flows.signup_confirm(portal=portal, request=step(code="000000")) for _ in range(3)]
+    assert [o.result for o in outcomes] == [Result.REJECTED, Result.REJECTED, Result.LIMITED]
+    assert outcomes[2].general_error == "too_many_attempts" and outcomes[2].retry_at is not None
+    stub.assert_no_pending_responses()  # the third never reached Cognito
+    # Another username has its own allowance; the pool's rule for case decides what "another" is.
+    stub.add_response("confirm_sign_up", {})
+    assert flows.signup_confirm(portal=portal, request=step(username="bob", code="123456")).ok

@@ -15,10 +15,9 @@ from .attempts import delivery_detail, hand_back_connection
 from .outcome import NextStep, Outcome, Result, polite
 from .requests import StepRequest
 
-# Cognito sends at most five codes an hour to one user (docs/cognito.md §8.1): a sixth request only
-# burns a call, so the portal stops it first, counted across processes like every other limit.
-RESEND_LIMIT = abuse.Limit(5, 3600)
-RESENDS_PER_HOUR = RESEND_LIMIT.count
+# Cognito takes at most five requests for a new code and fifteen confirmations an hour for one user
+# (docs/cognito.md §8.2): one more only burns a call, so the portal stops it first, counted across
+# processes like every other limit (settings: resend_per_username, confirm_per_username).
 
 
 def steps_unavailable(portal: Portal) -> Outcome | None:
@@ -37,6 +36,9 @@ def signup_confirm(*, portal: Portal, request: StepRequest) -> Outcome:
     if unavailable:
         return unavailable
     attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
+    limited = _over_limit(portal, request, "confirm_per_username", attempt, "too_many_attempts")
+    if limited:
+        return limited
     hand_back_connection()
     try:
         cognito.confirm_sign_up(
@@ -65,9 +67,9 @@ def signup_resend(*, portal: Portal, request: StepRequest) -> Outcome:
     if unavailable:
         return unavailable
     attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
-    if not abuse.hit("resend", f"{portal.pk}:{portal.username_key(request.username)}", RESEND_LIMIT):
-        when = abuse.window_end(RESEND_LIMIT)
-        return Outcome(Result.LIMITED, attempt, general_error="resend_limit", explanation=_wait(when), retry_at=when)
+    limited = _over_limit(portal, request, "resend_per_username", attempt, "resend_limit")
+    if limited:
+        return limited
     hand_back_connection()
     try:
         result = cognito.resend_confirmation_code(
@@ -89,6 +91,18 @@ def signup_resend(*, portal: Portal, request: StepRequest) -> Outcome:
     return Outcome(Result.OK, attempt, next_step=NextStep.CONFIRM, code_delivery=result.code_delivery)
 
 
+def _over_limit(
+    portal: Portal, request: StepRequest, name: str, attempt: SignupAttempt | None, code: str
+) -> Outcome | None:
+    """Counts this step for the username; past the limit, when the visitor may try again."""
+    limit = portal.rate_limit(name)
+    if abuse.hit(name, f"{portal.pk}:{portal.username_key(request.username)}", limit):
+        return None
+    when = abuse.window_end(limit)
+    explanation = _wait(when) if code == "resend_limit" else ""
+    return Outcome(Result.LIMITED, attempt, general_error=code, explanation=explanation, retry_at=when)
+
+
 def _about_the_visitor(portal: Portal, request: StepRequest) -> dict[str, Any]:
     """What ConfirmSignUp and ResendConfirmationCode carry about the visitor, as SignUp does."""
     visitor = request.visitor
@@ -107,7 +121,7 @@ def _record_failure(attempt: SignupAttempt | None, kind: str, event: str, error:
 
 
 def _is_already_confirmed(error: cognito.CognitoFailure) -> bool:
-    # Cognito says so only in the message (docs/cognito.md §6.1): "User cannot be confirmed. Current
+    # Cognito says so only in the message (docs/cognito.md §5.1): "User cannot be confirmed. Current
     # status is CONFIRMED".
     return (
         isinstance(error, cognito.CognitoError)

@@ -103,7 +103,7 @@ def _send(portal: Portal, spec: FormSpec, call: cognito.SignUpCall, attempt: Sig
     except cognito.CognitoError as error:
         return _refused(portal, spec, attempt, error)
     except cognito.CognitoFailure as error:
-        # Nothing sent (no secret), nothing reached Cognito, or no answer came back (docs/cognito.md §6.3).
+        # Nothing sent (no secret), nothing reached Cognito, or no answer came back (docs/cognito.md §7.1).
         status, code, result_kind = {
             cognito.SecretUnavailable: (Status.FAILED, "not_available", Result.FAILED),
             cognito.CognitoUnreachable: (Status.FAILED, "try_again", Result.FAILED),
@@ -157,7 +157,7 @@ def _error_outcome(attempt: SignupAttempt, spec: FormSpec, status: str, field: s
         outcome.result = Result.INVALID  # a value Cognito would not take: the visitor can correct it
     outcome.add_error(_field_for(spec, field), code)
     if attempt.error_code == "LimitExceededException":
-        # The user may exist and only the code could not go (docs/cognito.md §1.2): ask for it anyway.
+        # The user may exist and only the code could not go (docs/cognito.md §6.1, §7.1): ask for it anyway.
         outcome.next_step = NextStep.CONFIRM
     return outcome
 
@@ -185,7 +185,7 @@ def sign_up_with_backoff(
 ) -> cognito.SignUpResult:
     """SignUp, tried again only after TooManyRequestsException (Cognito did nothing then), with full-jitter
     exponential backoff, a few times, within a time budget. Every other error goes straight back: a 500
-    may have created the user, and a blind retry would meet UsernameExistsException (docs/cognito.md §6.2)."""
+    may have created the user, and a blind retry would meet UsernameExistsException (docs/cognito.md §7.1)."""
     deadline = time.monotonic() + settings.SIGNUP_THROTTLE_BUDGET_SECONDS
     for retry in range(settings.SIGNUP_THROTTLE_RETRIES + 1):
         try:
