@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/profile.py [--backend sqlite|postgres] [--seconds 15] [--top 15]
 
-Two parts, on the benchmark's stack (bench/stack.py: the Procfile's gunicorn, the fake Cognito):
+Two parts, on the benchmark's stack (perfkit/stack.py: the Procfile's gunicorn, the fake Cognito):
 
 1. py-spy samples every gunicorn worker (`record --subprocesses`) while clients load one kind of
    request: the form page, then sign-up POSTs; twice each: `--gil` (only the thread holding the GIL:
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.client import get, load  # noqa: E402
-from bench.run import FORM_PATH, HOST, Visitor, first_answer  # noqa: E402
-from bench.stack import SLUG, Bench, StackError, in_django, main_on_stack  # noqa: E402
+from bench.run import FORM_PATH, HOST, SLUG, Visitor, bench_stack, first_answer, open_backend, start_cognito  # noqa: E402
+from perfkit.client import get, load  # noqa: E402
+from perfkit.stack import Stack, StackError, in_django, run_on_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PROJECT_PREFIXES = ("signup/", "portal/", "bench/")
@@ -95,11 +95,11 @@ async def spy_on(master: int, port: int, build: object, clients: int, seconds: f
     print(f"{output.name}: {result.completed} requests, {dict(result.statuses)}", file=sys.stderr)
 
 
-async def profile(bench: Bench, backend: str, seconds: float, clients: int, top: int) -> str:
-    process, port, started = bench.start_gunicorn("portal")
+async def profile(stack: Stack, backend: str, seconds: float, clients: int, top: int) -> str:
+    process, port, started = stack.start_portal("portal", ready=False)
     try:
         page = await first_answer(port, FORM_PATH, started, process)
-        visitor = Visitor.from_page(port, page.status, page.headers, page.body, bench.secret_key, "prof")
+        visitor = Visitor.from_page(port, page, stack.secret_key, "prof")
         visitor.prefix = f"p{os.getpid() % 10000}{backend[0]}"
         for build in (lambda: get(HOST, port, FORM_PATH), visitor.signup):
             await load(HOST, port, build, clients=8, seconds=3)
@@ -111,7 +111,7 @@ async def profile(bench: Bench, backend: str, seconds: float, clients: int, top:
                 report += summarise(output, top, full=mode == "gil") + "\n"
         return report
     finally:
-        bench.stop(process)
+        stack.stop(process)
 
 
 CENSUS = r"""
@@ -124,7 +124,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from signup import services
-from loadtest.traffic import HONEYPOT_FIELD, Visit, person
+from perfkit.forms import HONEYPOT_FIELD, person
 import re
 
 slug, count = sys.argv[1], int(sys.argv[2])
@@ -167,7 +167,7 @@ with mock.patch.object(botocore.session.Session, "create_client", create_client)
     def signup(i):
         form(i)
         username = f"census{i:05d}x{sys.argv[3]}"
-        data = {**state, **person(Visit(i, username, "", False)), HONEYPOT_FIELD: ""}
+        data = {**state, **person(i, username), HONEYPOT_FIELD: ""}
         for key in counts: counts[key] = 0  # the GET before it is counted apart
         with CaptureQueriesContext(connection) as queries:
             status = browser.post(f"/signup/{slug}/", data).status_code
@@ -185,9 +185,9 @@ print(json.dumps(results))
 """
 
 
-def census(bench: Bench, count: int) -> str:
+def census(stack: Stack, count: int) -> str:
     """SQL queries, cache calls, boto3 clients and form specs built per request, in one fresh process."""
-    results = in_django(bench, "the census", CENSUS, SLUG, str(count), str(os.getpid()), timeout=300)
+    results = in_django(stack, "the census", CENSUS, SLUG, str(count), str(os.getpid()), timeout=300)
     lines = ["Census (one fresh process, Django test client; each sign-up POST follows a form GET, not counted):"]
     for label, figures in results.items():
         lines.append(
@@ -210,17 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / ".gitignore").write_text("*\n")
 
-    def work(bench: Bench) -> None:
-        bench.record_pool()
-        bench.start_fake(args.latency_ms)
-        bench.open_backend(args.backend)
-        text = census(bench, args.census_requests) + "\n"
-        text += asyncio.run(profile(bench, args.backend, args.seconds, args.clients, args.top))
+    def work(stack: Stack) -> int:
+        start_cognito(stack, args.latency_ms)
+        open_backend(stack, args.backend)
+        text = census(stack, args.census_requests) + "\n"
+        text += asyncio.run(profile(stack, args.backend, args.seconds, args.clients, args.top))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (RESULTS / f"summary-{args.backend}-{stamp}.txt").write_text(text)
         print(text)
+        return 0
 
-    return main_on_stack("profile", work)
+    return run_on_stack("bench/profile.py", bench_stack(), work)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,11 @@ bench/README.md explains each figure and how its baseline is measured.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import json
 import math
 import os
-import re
 import secrets
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,29 +24,30 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from django.core.signing import BadSignature, TimestampSigner  # noqa: E402
-
 from bench import forwarding  # noqa: E402
-from bench.client import Connection, LoadResult, get, load, paced, percentile, post_form  # noqa: E402
-from bench.stack import (  # noqa: E402
+from perfkit.client import Connection, LoadResult, Response, cookie_header, fetch_json, get, load, paced, post_form  # noqa: E402
+from perfkit.forms import HONEYPOT_FIELD, FormTokens, form_path, hidden_inputs, person  # noqa: E402
+from perfkit.stack import (  # noqa: E402
     GUARD_OVERRIDES,
-    SLUG,
-    Bench,
+    Stack,
     StackError,
     children,
     cpu_seconds,
     gunicorn_settings,
     machine_cpu_seconds,
+    run_on_stack,
 )
-from loadtest.traffic import HONEYPOT_FIELD, Visit, person  # noqa: E402
+from perfkit.stats import median, percentile  # noqa: E402
 
 HOST = "127.0.0.1"
-FORM_PATH = f"/signup/{SLUG}/"
+SLUG = "bench"
+# The portal reads the client secret from this variable (the production path for a named variable), so no
+# sign-up calls DescribeUserPoolClient; the forwarding view reads it too.
+SECRET_ENV = "BENCH_CLIENT_SECRET"
+FORM_PATH = form_path(SLUG)
 TRIVIAL_PATH = "/bench/trivial/"
 EMBED_PATH = f"/embed/{SLUG}/?embed=bench&theme=dark"  # a framed first visit (a customer's site frames it)
 FORWARD_PATH = "/bench/forward/"
-HIDDEN_INPUT = re.compile(rb'<input type="hidden" name="(csrfmiddlewaretoken|form_token)" value="([^"]+)"')
-CSRF_COOKIE = re.compile(r"csrftoken=([^;\s]+)")
 # Targets from the issue, on this 2-core machine.
 FORM_RATIO_TARGET = 0.5
 OVERHEAD_FACTOR_TARGET = 2.0
@@ -94,40 +92,32 @@ class Report:
         return [r.figure for r in self.rows if r.verdict == "MISS"]
 
 
-# --- Forms: one real form gives the CSRF pair; form tokens are minted the same way -----------------
+# --- The stack and the visitor --------------------------------------------------------------------
 
 
-class FormTokens:
-    """Form tokens as signup.guards.form_token() signs them, so only the POSTs need timing.
-
-    The salt is read from signup/guards.py and checked against a token the portal rendered: if the
-    portal changes how it signs form tokens, the benchmark stops instead of posting tokens it refuses.
-    """
-
-    def __init__(self, secret_key: str, rendered_token: str) -> None:
-        self.signer = TimestampSigner(key=secret_key, salt=form_token_salt(), fallback_keys=[])
-        try:
-            self.template = self.signer.unsign_object(rendered_token)
-        except BadSignature as error:
-            raise StackError("the portal's form token no longer verifies as bench/run.py mints it") from error
-        if not isinstance(self.template, dict) or set(self.template) < {"k", "t"}:
-            raise StackError(f"the form token's payload changed: {sorted(self.template)}")
-
-    def mint(self) -> str:
-        return self.signer.sign_object({**self.template, "k": secrets.token_urlsafe(18), "t": time.time()})
+def bench_stack() -> Stack:
+    """The portal and the baseline views under one gunicorn (bench/benchsite.py), the secret from SECRET_ENV."""
+    return Stack("bench", SLUG, settings="bench.benchsite", secret_env=SECRET_ENV)
 
 
-def form_token_salt() -> str:
-    tree = ast.parse((ROOT / "signup" / "guards.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "FORM_TOKEN_SALT" for t in node.targets):
-            return str(ast.literal_eval(node.value))
-    raise StackError("signup/guards.py has no FORM_TOKEN_SALT")
+def start_cognito(stack: Stack, latency_ms: float) -> None:
+    """The demo pool recorded from the local Cognito, then the fake replaying it; the forwarding view calls
+    the same fake with the same client."""
+    stack.start_fake(latency_ms, stack.record_pool())
+    assert stack.pool is not None
+    stack.extra_env.update({"BENCH_CLIENT_ID": stack.pool.client_id, "BENCH_FAKE_URL": stack.cognito_url})
+
+
+def open_backend(stack: Stack, backend: str) -> None:
+    """A new, migrated database with the benchmark's portal, synced from the fake."""
+    stack.open_database(backend)
+    stack.add_portal("Benchmark")
 
 
 @dataclass
 class Visitor:
-    """What a browser has after opening the form: the CSRF cookie and token; tokens for each new form."""
+    """What a browser has after opening the form: the CSRF cookie and token. One real form gives them; the
+    form token is minted anew for each POST, so only the POSTs need timing."""
 
     port: int
     cookie: str
@@ -137,24 +127,14 @@ class Visitor:
     count: int = 0
 
     @classmethod
-    async def from_form(cls, port: int, secret_key: str, prefix: str) -> Visitor:
-        connection = Connection(HOST, port)
-        try:
-            page = await connection.request(get(HOST, port, FORM_PATH))
-        finally:
-            connection.close()
-        return cls.from_page(port, page.status, page.headers, page.body, secret_key, prefix)
-
-    @classmethod
-    def from_page(
-        cls, port: int, status: int, headers: dict[str, str], body: bytes, secret_key: str, prefix: str
-    ) -> Visitor:
-        hidden = {k.decode(): v.decode() for k, v in HIDDEN_INPUT.findall(body)}
-        cookie = CSRF_COOKIE.search(headers.get("set-cookie", ""))
-        if status != 200 or len(hidden) != 2 or cookie is None:
-            raise StackError(f"the form page did not give a CSRF cookie and a form: HTTP {status}")
+    def from_page(cls, port: int, page: Response, secret_key: str, prefix: str) -> Visitor:
+        hidden, cookies = hidden_inputs(page.body), page.cookies()
+        if page.status != 200 or len(hidden) != 2 or "csrftoken" not in cookies:
+            raise StackError(f"the form page did not give a CSRF cookie and a form: HTTP {page.status}")
         tokens = FormTokens(secret_key, hidden["form_token"])
-        return cls(port, f"csrftoken={cookie.group(1)}", hidden["csrfmiddlewaretoken"], tokens, prefix)
+        return cls(
+            port, cookie_header({"csrftoken": cookies["csrftoken"]}), hidden["csrfmiddlewaretoken"], tokens, prefix
+        )
 
     def fields(self) -> dict[str, str]:
         self.count += 1
@@ -162,7 +142,7 @@ class Visitor:
         return {
             "csrfmiddlewaretoken": self.csrf_token,
             "form_token": self.tokens.mint(),
-            **person(Visit(self.count, username, "", False)),
+            **person(self.count, username),
             HONEYPOT_FIELD: "",
         }
 
@@ -177,8 +157,8 @@ class Visitor:
 
 
 class Measure:
-    def __init__(self, bench: Bench, options: Options, report: Report, say: Any) -> None:
-        self.bench, self.options, self.report, self.say = bench, options, report, say
+    def __init__(self, stack: Stack, options: Options, report: Report, say: Any) -> None:
+        self.stack, self.options, self.report, self.say = stack, options, report, say
         self.prefix = f"b{secrets.token_hex(2)}{report.backend[0]}"
         self.port = 0
         self.workers: list[int] = []
@@ -186,8 +166,13 @@ class Measure:
         self.cold: dict[str, float] = {}
         self.describes_before = 0
 
+    async def fake(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The fake Cognito's control endpoints: GET /_counts, POST /_config and /_reset."""
+        result: dict[str, Any] = await fetch_json(self.stack.cognito_url + path, payload, timeout=10)
+        return result
+
     async def run(self) -> None:
-        settings = gunicorn_settings(self.bench.env())
+        settings = gunicorn_settings(self.stack.env())
         self.report.notes.append(
             f"gunicorn.conf.py as shipped: {settings['worker_class']}, {settings['workers']} workers x "
             f"{settings['threads']} threads, keepalive {settings['keepalive']} s, access log {settings['accesslog']!r}"
@@ -200,31 +185,29 @@ class Measure:
             steady_p99 = await self.signup_overhead()
             await self.throughput()
             self.report_cold_start(steady_p99)
-            self.report_schema_reads()
+            await self.report_schema_reads()
         finally:
-            self.bench.stop(master)
+            self.stack.stop(master)
 
     # 4. Cold start ----------------------------------------------------------------------------
 
     async def cold_start_baseline(self) -> None:
         self.say("cold start of the trivial view (baseline)")
-        process, port, started = self.bench.start_gunicorn("cold-trivial")
+        process, port, started = self.stack.start_portal("cold-trivial", ready=False)
         try:
             await first_answer(port, TRIVIAL_PATH, started, process)
             self.cold["trivial"] = (time.perf_counter() - started) * 1000
         finally:
-            self.bench.stop(process)
+            self.stack.stop(process)
 
     async def cold_start(self) -> Any:
         self.say("cold start of the portal")
-        self.describes_before = describe_calls(self.bench.fake("/_counts"))
-        process, self.port, started = self.bench.start_gunicorn("portal")
+        self.describes_before = describe_calls(await self.fake("/_counts"))
+        process, self.port, started = self.stack.start_portal("portal", ready=False)
         page = await first_answer(self.port, FORM_PATH, started, process)
         self.cold["form"] = (time.perf_counter() - started) * 1000
-        self.visitor = Visitor.from_page(
-            self.port, page.status, page.headers, page.body, self.bench.secret_key, self.prefix
-        )
-        expected = gunicorn_settings(self.bench.env())["workers"]
+        self.visitor = Visitor.from_page(self.port, page, self.stack.secret_key, self.prefix)
+        expected = gunicorn_settings(self.stack.env())["workers"]
         deadline = time.monotonic() + 30
         while len(children(process.popen.pid)) < expected and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -242,8 +225,8 @@ class Measure:
             self.report.notes.append(f"first sign-up measured in {len(by_worker)} of {len(self.workers)} workers")
         return process
 
-    def report_schema_reads(self) -> None:
-        reads = describe_calls(self.bench.fake("/_counts")) - self.describes_before
+    async def report_schema_reads(self) -> None:
+        reads = describe_calls(await self.fake("/_counts")) - self.describes_before
         self.report.add(
             "4. Schema reads (Describe calls) from start to the end of the run",
             f"{reads}",
@@ -288,14 +271,14 @@ class Measure:
         slice_seconds = self.options.duration / rounds
         clients = self.options.page_clients
         form, trivial, framed = LoadResult(), LoadResult(), LoadResult()
-        before = self.bench.fake("/_counts")
+        before = await self.fake("/_counts")
         for _ in range(rounds):  # alternated, so drift touches all alike
             for total, path in ((trivial, TRIVIAL_PATH), (form, FORM_PATH), (framed, EMBED_PATH)):
                 part = await load(
                     HOST, self.port, lambda p=path: get(HOST, self.port, p), clients=clients, seconds=slice_seconds
                 )
-                merge(total, part)
-        calls = self.bench.fake("/_counts")["total"] - before.get("total", 0)
+                total.merge(part)
+        calls = (await self.fake("/_counts"))["total"] - before.get("total", 0)
         for figure, page in (
             ("1. Form page throughput (GET /signup/<slug>/)", form),
             ("1. Framed form page throughput (GET /embed/<slug>/)", framed),
@@ -324,9 +307,9 @@ class Measure:
 
     async def signup_overhead(self) -> float:
         self.say("sign-up overhead: bare boto3, forwarding view, portal (interleaved, one at a time)")
-        pool = self.bench.pool
+        pool = self.stack.pool
         assert pool is not None
-        bare_client = forwarding.make_client(self.bench.fake_url)
+        bare_client = forwarding.make_client(self.stack.cognito_url)
         bare, forward, portal = [], [], []
         statuses: dict[str, dict[int, int]] = {"forward": {}, "portal": {}}
         portal_connection, forward_connection = Connection(HOST, self.port), Connection(HOST, self.port)
@@ -403,7 +386,7 @@ class Measure:
 
     def cpu_split(self) -> dict[str, float]:
         """CPU seconds so far: the gunicorn workers, the fake Cognito, this process and the rest."""
-        workers, fake = cpu_seconds(self.workers), cpu_seconds([self.bench.fake_pid])
+        workers, fake = cpu_seconds(self.workers), cpu_seconds([self.stack.cognito_pid])
         client, machine = sum(os.times()[:2]), machine_cpu_seconds()
         return {"workers": workers, "fake": fake, "client": client, "other": machine - workers - fake - client}
 
@@ -412,15 +395,15 @@ class Measure:
     async def throughput(self) -> None:
         latency, clients = self.options.load_latency_ms, self.options.clients
         self.say(f"throughput at {latency:g} ms upstream latency, {clients} clients")
-        self.bench.fake("/_config", {"latency_ms": latency})
+        await self.fake("/_config", {"latency_ms": latency})
         results: dict[str, tuple[LoadResult, float, float, float]] = {}
         try:
             for kind, build in (("portal", self.visitor.signup), ("forward", self.visitor.forward)):
                 await load(HOST, self.port, build, clients=clients, seconds=self.options.warmup)
-                signups_before = self.bench.fake("/_counts").get("SignUp", 0)
+                signups_before = (await self.fake("/_counts")).get("SignUp", 0)
                 worker_before, own_before = cpu_seconds(self.workers), sum(os.times()[:2])
                 result = await load(HOST, self.port, build, clients=clients, seconds=self.options.duration)
-                calls = self.bench.fake("/_counts").get("SignUp", 0) - signups_before
+                calls = (await self.fake("/_counts")).get("SignUp", 0) - signups_before
                 done = max(result.statuses[302], 1)
                 worker_ms = (cpu_seconds(self.workers) - worker_before) * 1000 / done
                 own_ms = (sum(os.times()[:2]) - own_before) * 1000 / done
@@ -432,12 +415,12 @@ class Measure:
                 for kind, build in (("portal", self.visitor.signup), ("forward", self.visitor.forward))
             }
         finally:
-            self.bench.fake("/_config", {"latency_ms": self.options.latency_ms})
+            await self.fake("/_config", {"latency_ms": self.options.latency_ms})
         portal, calls_per_signup, worker_ms, own_ms = results["portal"]
         forward = results["forward"][0]
         rate = portal.statuses[302] / portal.seconds
         forward_rate = forward.statuses[302] / forward.seconds
-        settings = gunicorn_settings(self.bench.env())
+        settings = gunicorn_settings(self.stack.env())
         ceiling = settings["workers"] * settings["threads"] * 1000 / latency
         self.report.notes.append(
             f"figure 3: a gthread worker holds a thread for each request, so {settings['workers']} x "
@@ -537,18 +520,6 @@ async def connections_by_worker(port: int, workers: set[int], seconds: float = 2
     return held
 
 
-def merge(total: LoadResult, part: LoadResult) -> None:
-    total.latencies_ms += part.latencies_ms
-    total.statuses.update(part.statuses)
-    total.failures.update(part.failures)
-    total.seconds += part.seconds
-    total.resent += part.resent
-
-
-def median(values: list[float]) -> float:
-    return percentile(values, 50)
-
-
 # --- Output --------------------------------------------------------------------------------------
 
 
@@ -616,26 +587,19 @@ def main(argv: list[str] | None = None) -> int:
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
-    def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    bench = Bench()
-    reports: list[Report] = []
-    try:
+    def work(stack: Stack) -> int:
         say("recording the demo pool from the local Cognito")
-        bench.record_pool()
-        bench.start_fake(options.latency_ms)
+        start_cognito(stack, options.latency_ms)
+        reports: list[Report] = []
         for backend in options.backends:
             say(f"{backend}: new database, migrate, portal add (synced from the fake)")
-            bench.open_backend(backend)
-            bench.fake("/_reset", {})
+            open_backend(stack, backend)
+            stack.cognito_json("/_reset", {})
             report = Report(backend)
             try:
-                asyncio.run(Measure(bench, options, report, say).run())
+                asyncio.run(Measure(stack, options, report, say).run())
             finally:
-                notes = bench.close_backend()
-                report.notes += notes
+                report.notes += stack.close_database()
             reports.append(report)
         print(render(reports, options), flush=True)
         if options.json_path is not None:
@@ -643,16 +607,8 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps([{"backend": r.backend, "rows": [vars(x) for x in r.rows]} for r in reports])
             )
         return 0
-    except StackError as error:
-        print(f"the stack could not be set up: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; stopping everything", file=sys.stderr)
-        return 130
-    finally:
-        for note in bench.close():
-            print(note, file=sys.stderr)
-        signal.signal(signal.SIGTERM, previous)
+
+    return run_on_stack("bench/run.py", bench_stack(), work)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     .venv/bin/python bench/writes.py [--backend sqlite|postgres|both] [--count 500]
 
 bench/run.py measures whole requests; this prints the pieces behind its "overhead" figure, on the
-benchmark's stack (bench/stack.py: a new database with the benchmark's portal; PostgreSQL with Redis):
+benchmark's stack (perfkit/stack.py: a new database with the benchmark's portal; PostgreSQL with Redis):
 
 - the three writes of a successful sign-up, as services.signup_submit makes them: the pending attempt
   (an INSERT committed on its own before Cognito is called), its event and its outcome (an UPDATE);
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.stack import SLUG, Bench, in_django, main_on_stack  # noqa: E402
+from bench.run import SLUG, bench_stack, open_backend, start_cognito  # noqa: E402
+from perfkit.stack import Stack, in_django, run_on_stack  # noqa: E402
 
 MEASURE = r"""
 import json, statistics, sys, threading, time, uuid
@@ -91,8 +92,8 @@ print(json.dumps(figures))
 """
 
 
-def measure(bench: Bench, backend: str, count: int) -> str:
-    figures = in_django(bench, "the measurement", MEASURE, SLUG, str(count))
+def measure(stack: Stack, backend: str, count: int) -> str:
+    figures = in_django(stack, "the measurement", MEASURE, SLUG, str(count))
     lines = [f"== {backend} ==", f"{'Operation':48} {'wall, median':>14} {'CPU, median':>14}"]
     for label, (wall, cpu) in figures.items():
         cpu_text = f"{cpu:.3f} ms" if cpu is not None else ""
@@ -107,18 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
 
-    def work(bench: Bench) -> None:
-        bench.record_pool()
-        bench.start_fake(0)
+    def work(stack: Stack) -> int:
+        start_cognito(stack, 0)
         for backend in backends:
-            bench.open_backend(backend)
+            open_backend(stack, backend)
             try:
-                print(measure(bench, backend, args.count), flush=True)
+                print(measure(stack, backend, args.count), flush=True)
             finally:
-                for note in bench.close_backend():
+                for note in stack.close_database():
                     print(note, file=sys.stderr)
+        return 0
 
-    return main_on_stack("writes", work)
+    return run_on_stack("bench/writes.py", bench_stack(), work)
 
 
 if __name__ == "__main__":

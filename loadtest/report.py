@@ -5,7 +5,6 @@ and the checks that must hold. Every figure printed comes from one of those sour
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections import Counter, defaultdict
@@ -14,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack import SLUG, Stack
-from traffic import Sample, TrafficResult, Visit
+from loadtest.traffic import SLUG, Sample, TrafficResult, Visit
+from perfkit.stack import Stack
+from perfkit.stats import percentile
 
 ACCESS_LINE = re.compile(r'^\S+ "(?P<method>[A-Z]+) (?P<path>\S+)" (?P<status>\d{3}) ')
 KINDS = ["form", "signup", "repeat", "confirm_page", "confirm"]
@@ -100,8 +100,9 @@ def collect(stack: Stack, traffic: TrafficResult) -> Facts:
     before, retries = read_attempts(stack)
     notes, reconciled = reconcile(stack)
     after, _ = read_attempts(stack)
-    pool = stack.emulator_json("/_users", user_pool_id=stack.user_pool_id)
-    fault_log = stack.emulator_json("/_faults/log")
+    assert stack.pool is not None
+    pool = stack.cognito_json("/_users", user_pool_id=stack.pool.user_pool_id)
+    fault_log = stack.cognito_json("/_faults/log")
     # Kept with the logs when a check fails: the evidence behind the figures.
     (stack.workdir / "users.json").write_text(json.dumps(pool, indent=1))
     (stack.workdir / "faults-log.json").write_text(json.dumps(fault_log, indent=1))
@@ -118,7 +119,7 @@ def collect(stack: Stack, traffic: TrafficResult) -> Facts:
         reconcile_ok=reconciled,
         users={user["username"].lower(): user["status"] for user in pool["users"]},
         fault_log=fault_log,
-        plan=stack.emulator_json("/_faults"),
+        plan=stack.cognito_json("/_faults"),
         sign_up_faults=dict(met["SignUp"]),
         confirm_faults=dict(met["ConfirmSignUp"]),
     )
@@ -297,12 +298,6 @@ def describe(attempt: Attempt, facts: Facts) -> str:
 # --- Printing ----------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else 0.0
-
-
 def status_counts(statuses: Iterable[str]) -> str:
     counts = Counter(statuses)
     order = [s for s in STATUS_ORDER if s in counts] + sorted(s for s in counts if s not in STATUS_ORDER)
@@ -318,8 +313,8 @@ def request_table(samples: list[Sample]) -> list[str]:
         times = [s.ms for s in chosen]
         statuses = Counter("no answer" if s.status is None else str(s.status) for s in chosen)
         lines.append(
-            f"  {kind:<13}{len(chosen):>7}  {percentile(times, 0.5):>7.0f}{percentile(times, 0.95):>8.0f}"
-            f"{percentile(times, 0.99):>8.0f}{max(times):>8.0f}  "
+            f"  {kind:<13}{len(chosen):>7}  {percentile(times, 50):>7.0f}{percentile(times, 95):>8.0f}"
+            f"{percentile(times, 99):>8.0f}{max(times):>8.0f}  "
             + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
         )
     return lines
@@ -368,7 +363,7 @@ def render(facts: Facts, results: list[Check], stack: Stack, options: dict[str, 
         f"portals     {len(stack.portal_urls)} processes of `{options['web']}` on {', '.join(stack.portal_urls)}",
         f"            PostgreSQL {stack.database}, Redis db {stack.redis_db}; "
         f"COGNITO_READ_TIMEOUT {options['read_timeout']:g} s",
-        f"cognito     {stack.emulator_url}, pool {stack.user_pool_id}",
+        f"cognito     {stack.cognito_url}, pool {stack.pool.user_pool_id if stack.pool else ''}",
         f"            faults: rate {plan['rate']:g} of {', '.join(plan['operations'])} as {', '.join(plan['kinds'])};",
         f"            timeout holds the answer {plan['timeout_ms']:g} ms; latency {plan['latency_ms']:g} +- "
         f"{plan['latency_jitter_ms']:g} ms; seed {plan['seed']}",

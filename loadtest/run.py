@@ -15,19 +15,24 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import sys
 import threading
 import time
-import traceback
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import NoReturn
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 try:
-    from report import checks, collect, read_logs, render
-    from stack import FaultOptions, Stack, StackError, procfile_command
-    from traffic import Traffic
-except ImportError as error:  # psycopg, redis and requests come with the project's venv
+    from loadtest.report import checks, collect, read_logs, render
+    from loadtest.traffic import SLUG, Traffic
+    from perfkit.stack import FaultOptions, Stack, procfile_command, run_on_stack
+except ImportError as error:  # Django, psycopg and redis come with the project's venv
     sys.exit(f"{error}: run it with the project's venv: .venv/bin/python loadtest/run.py")
+
+PORTALS = 2
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,14 +79,9 @@ def watchdog(stack: Stack, seconds: float) -> threading.Timer:
     return timer
 
 
-def interrupt(signum: int, frame: Any) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, interrupt)
     faults = FaultOptions(
         rate=args.fault_rate,
         kinds=args.fault_kinds,
@@ -90,19 +90,24 @@ def main(argv: list[str] | None = None) -> int:
         latency_jitter_ms=args.latency_jitter_ms,
         seed=args.seed,
     )
-    stack = Stack(faults=faults, read_timeout=args.read_timeout, keep=args.keep, redis_db=args.redis_db)
-    timer = watchdog(stack, args.max_seconds)
-    failed = True
-    try:
+    # Shorter than the emulator's held answer, so `timeout` faults really time out.
+    read_timeout = {"COGNITO_READ_TIMEOUT": f"{args.read_timeout:g}"}
+    stack = Stack("loadtest", SLUG, extra_env=read_timeout, keep=args.keep)
+
+    def work(stack: Stack) -> int:
         print(f"Setting up in {stack.workdir} (seed {args.seed}) ...", flush=True)
-        stack.start()
+        stack.open_database("postgres", redis_db=args.redis_db)
+        stack.start_emulator(faults)
+        stack.add_portal("Load test")
+        for number in range(1, PORTALS + 1):
+            stack.start_portal(f"portal-{number}")
         # New visitors stop coming in time for the last answers, the checks and the clean-up.
         deadline = started + args.max_seconds - min(90.0, args.max_seconds / 4)
         urls = ", ".join(stack.portal_urls)
         print(f"Driving {args.signups} sign-ups with {args.concurrency} clients over {urls} ...", flush=True)
         result = Traffic(
             stack.portal_urls,
-            stack.emulator_url,
+            stack.cognito_url,
             signups=args.signups,
             concurrency=args.concurrency,
             deadline=deadline,
@@ -113,24 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         print("Reading back and reconciling ...", flush=True)
         facts = collect(stack, result)
         stack.stop_processes()  # gunicorn has written every log line once it has stopped
-        read_logs(facts, stack.portal_logs())
+        read_logs(facts, stack.portal_logs("portal-"))
         results = checks(facts, args.signups)
         print(render(facts, results, stack, {**vars(args), "web": procfile_command("web")}), flush=True)
-        failed = not all(check.ok for check in results)
-        return 1 if failed else 0
-    except StackError as error:
-        print(f"The stack could not be set up: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Interrupted: stopping everything.", file=sys.stderr)
-        return 130
-    except Exception:
-        traceback.print_exc()
-        return 1
+        return 0 if all(check.ok for check in results) else 1
+
+    timer = watchdog(stack, args.max_seconds)
+    try:
+        return run_on_stack("loadtest/run.py", stack, work)
     finally:
         timer.cancel()
-        for note in stack.close(keep_logs=failed):
-            print(note, flush=True)
         print(f"Total {time.monotonic() - started:.0f} s.", flush=True)
 
 

@@ -1,34 +1,39 @@
-"""The clients: C threads, each a run of visitors who open the form, sign up once and sometimes send the
-same form again (a double click, a retried POST) or confirm with the code from the emulator's outbox.
+"""The clients: C visitors at a time, each opening the form, signing up once and sometimes sending the same
+form again (a double click, a retried POST) or confirming with the code from the emulator's outbox.
 
 Each request goes to the next portal process in turn, as a round-robin load balancer would send it, so a
 visitor's GET and POST usually land on different processes: CSRF, form tokens and rate limits must hold
-across them (PostgreSQL and Redis are shared; process memory is not).
+across them (PostgreSQL and Redis are shared; process memory is not). The clients are coroutines on
+perfkit's HTTP client, so the load generator takes as little as it can of the CPUs the portals run on.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
+import asyncio
 import itertools
-import json
 import random
-import re
-import secrets
-import threading
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
-import requests
+from perfkit.client import (
+    NO_ANSWER,
+    Connection,
+    Response,
+    attempt,
+    cookie_header,
+    fetch_json,
+    get,
+    host_port,
+    post_form,
+)
+from perfkit.forms import HONEYPOT_FIELD, form_path, hidden_inputs, person, signed_payload
 
 SLUG = "loadtest"
-FORM_PATH = f"/signup/{SLUG}/"
-HONEYPOT_FIELD = "contact_preference_note"  # signup/guards.py: people leave it empty, so do we
-HIDDEN_INPUT = re.compile(r'<input type="hidden" name="(csrfmiddlewaretoken|form_token)" value="([^"]+)"')
-TIMEOUT = (5, 60)  # connect, read: far above any answer the portal should take
+FORM_PATH = form_path(SLUG)
+TIMEOUT = 60.0  # seconds for one request, connecting included: far above any answer the portal should take
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Sample:
     status: int | None
     ms: float  # from the first try, so a re-sent request counts the time lost to the reset
     error: str = ""
-    resets: int = 0  # tries reset on a kept-alive connection and re-sent (see Traffic._request)
+    resets: int = 0  # tries closed unanswered on a kept-alive connection and re-sent (perfkit.client.Connection)
 
 
 @dataclass
@@ -66,6 +71,26 @@ class TrafficResult:
     client_errors: list[str]  # exceptions in the clients themselves (a bug here, not in the portal)
 
 
+class Browser:
+    """A visitor's cookies and a kept-alive connection to each portal process, as a browser behind a load
+    balancer holds them; the connections outlive the visitor, as a balancer's would."""
+
+    def __init__(self, portals: list[tuple[str, int]]) -> None:
+        self.portals = portals
+        self.connections = [Connection(host, port, timeout=TIMEOUT) for host, port in portals]
+        self.cookies: dict[str, str] = {}
+
+    def twin(self) -> Browser:
+        """A second tab: the same cookies, connections of its own."""
+        other = Browser(self.portals)
+        other.cookies = dict(self.cookies)
+        return other
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+
+
 class Traffic:
     def __init__(
         self,
@@ -79,33 +104,21 @@ class Traffic:
         confirm_share: float,
         seed: int,
     ) -> None:
-        self.portal_urls = portal_urls
+        self.portals = [host_port(url) for url in portal_urls]
         self.emulator_url = emulator_url
         self.concurrency = concurrency
         self.deadline = deadline  # time.monotonic() after which no new visitor starts
-        self.stop = threading.Event()
         plan = random.Random(seed)
         run = f"{seed:04x}"[-4:]
         self.planned = [plan_visit(n, f"lt{run}n{n:05d}", plan, repeat_share, confirm_share) for n in range(signups)]
         self.started: list[Visit] = []
         self.samples: list[Sample] = []
         self.client_errors: list[str] = []
-        self._lock = threading.Lock()
         self._turn = itertools.count()
 
     def run(self) -> TrafficResult:
         started = time.monotonic()
-        workers = [
-            threading.Thread(target=self._work, name=f"client-{n}", daemon=True) for n in range(self.concurrency)
-        ]
-        for worker in workers:
-            worker.start()
-        try:
-            for worker in workers:
-                while worker.is_alive():  # joined in slices, so Ctrl-C and SIGTERM get through
-                    worker.join(0.5)
-        finally:
-            self.stop.set()
+        asyncio.run(self._clients())
         return TrafficResult(
             samples=list(self.samples),
             visits=list(self.started),
@@ -114,110 +127,90 @@ class Traffic:
             client_errors=list(self.client_errors),
         )
 
-    def _work(self) -> None:
-        session = requests.Session()
-        while not self.stop.is_set() and time.monotonic() < self.deadline:
-            with self._lock:
-                if len(self.started) == len(self.planned):
-                    return
+    async def _clients(self) -> None:
+        await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
+
+    async def _work(self) -> None:
+        browser = Browser(self.portals)
+        try:
+            while time.monotonic() < self.deadline and len(self.started) < len(self.planned):
                 visit = self.planned[len(self.started)]
                 self.started.append(visit)
-            session.cookies.clear()  # a new visitor; the connections stay, as a load balancer's would
-            try:
-                self._visit(session, visit)
-            except Exception as error:  # reported as a failed check, never a silently dead client
-                with self._lock:
+                browser.cookies = {}  # a new visitor
+                try:
+                    await self._visit(browser, visit)
+                except Exception as error:  # reported as a failed check, never a silently dead client
                     self.client_errors.append(f"{visit.username}: {error!r}")
+        finally:
+            browser.close()
 
-    def _visit(self, session: requests.Session, visit: Visit) -> None:
-        page = self._request(session, "form", "GET", FORM_PATH)
-        hidden = hidden_inputs(page)
+    async def _visit(self, browser: Browser, visit: Visit) -> None:
+        hidden = form_inputs(await self._request(browser, "form", "GET", FORM_PATH))
         if len(hidden) != 2:
             return  # no form to fill in: a failed GET, and no attempt is expected
         visit.form_key = str(signed_payload(hidden["form_token"])["k"])
-        data = {**hidden, **person(visit), HONEYPOT_FIELD: ""}
+        data = {**hidden, **person(visit.index, visit.username), HONEYPOT_FIELD: ""}
         if visit.repeat == "concurrent":
-            twin = requests.Session()
-            twin.cookies.update(session.cookies)
-            barrier = threading.Barrier(2)
-            thread = threading.Thread(target=self._post_signup, args=(twin, visit, data, "repeat", barrier))
-            thread.start()
-            response = self._post_signup(session, visit, data, "signup", barrier)
-            thread.join()
-            twin.close()
+            twin = browser.twin()
+            try:  # both POSTs of a double click leave together, the second to the next portal
+                response, _ = await asyncio.gather(
+                    self._post_signup(browser, visit, data, "signup"),
+                    self._post_signup(twin, visit, data, "repeat"),
+                )
+            finally:
+                twin.close()
         else:
-            response = self._post_signup(session, visit, data, "signup")
+            response = await self._post_signup(browser, visit, data, "signup")
             if visit.repeat == "after":
-                self._post_signup(session, visit, data, "repeat")
-        location = response.headers.get("Location", "") if response is not None else ""
+                await self._post_signup(browser, visit, data, "repeat")
+        location = response.headers.get("location", "") if response is not None else ""
         if visit.confirm and "/confirm/" in location:
-            self._confirm(session, visit, location)
+            await self._confirm(browser, visit, location)
 
-    def _post_signup(
-        self,
-        session: requests.Session,
-        visit: Visit,
-        data: dict[str, str],
-        kind: str,
-        barrier: threading.Barrier | None = None,
-    ) -> requests.Response | None:
-        if barrier is not None:
-            barrier.wait(10)  # both POSTs of a double click leave together
-        with self._lock:
-            visit.posts += 1
-        response = self._request(session, kind, "POST", FORM_PATH, data=data)
+    async def _post_signup(self, browser: Browser, visit: Visit, data: Mapping[str, str], kind: str) -> Response | None:
+        visit.posts += 1
+        response = await self._request(browser, kind, "POST", FORM_PATH, data)
         if response is not None:
-            with self._lock:
-                visit.outcomes.append(outcome_of(response))
+            visit.outcomes.append(outcome_of(response))
         return response
 
-    def _confirm(self, session: requests.Session, visit: Visit, location: str) -> None:
+    async def _confirm(self, browser: Browser, visit: Visit, location: str) -> None:
         try:
-            sent = requests.get(f"{self.emulator_url}/_outbox", params={"username": visit.username}, timeout=TIMEOUT)
-            codes = [message["code"] for message in sent.json()]
-        except (requests.RequestException, ValueError, KeyError, TypeError):
+            sent = await fetch_json(f"{self.emulator_url}/_outbox?username={quote(visit.username)}", timeout=TIMEOUT)
+            codes = [message["code"] for message in sent]
+        except (*NO_ANSWER, KeyError, TypeError):
             codes = []
         if not codes:
             return  # no code went out (the email quota fault): nothing to confirm with
         path = urlsplit(location)._replace(scheme="", netloc="").geturl()
-        page = self._request(session, "confirm_page", "GET", path)
-        token = hidden_inputs(page).get("csrfmiddlewaretoken")
+        token = form_inputs(await self._request(browser, "confirm_page", "GET", path)).get("csrfmiddlewaretoken")
         if token is None:
             return
         data = {"csrfmiddlewaretoken": token, "username": visit.username, "code": codes[-1]}
-        response = self._request(session, "confirm", "POST", path, data=data)
-        visit.confirmed = response is not None and response.status_code == 302
+        response = await self._request(browser, "confirm", "POST", path, data)
+        visit.confirmed = response is not None and response.status == 302
 
-    def _request(
-        self, session: requests.Session, kind: str, method: str, path: str, **kwargs: Any
-    ) -> requests.Response | None:
-        """One request to the next portal, re-sent once if a kept-alive connection was reset unanswered.
-
-        gunicorn's gthread worker closes a kept-alive connection once its keepalive has run out, even when a
-        request has just arrived on it; the request is never read and the client sees a reset.
-        Browsers re-send a request whose reused connection fails before any answer, so these clients do
-        too, and every such reset is counted. Any other failure, or a second reset, is no answer.
-        """
-        portal = next(self._turn) % len(self.portal_urls)
-        started = time.perf_counter()
-        resets = 0
-        while True:
-            try:
-                response = session.request(
-                    method, self.portal_urls[portal] + path, timeout=TIMEOUT, allow_redirects=False, **kwargs
-                )
-            except requests.RequestException as error:
-                if resets == 0 and was_reset(error):
-                    resets += 1
-                    continue
-                self._record(Sample(kind, portal, None, elapsed_ms(started), repr(error)[:300], resets))
-                return None
-            self._record(Sample(kind, portal, response.status_code, elapsed_ms(started), resets=resets))
-            return response
-
-    def _record(self, sample: Sample) -> None:
-        with self._lock:
-            self.samples.append(sample)
+    async def _request(
+        self, browser: Browser, kind: str, method: str, path: str, data: Mapping[str, str] | None = None
+    ) -> Response | None:
+        """One request to the next portal. The connection re-sends it once if it was kept alive and closed
+        before any answer: gunicorn's gthread worker closes a kept-alive connection once its keepalive has
+        run out, even when a request has just arrived on it, and browsers re-send such a request too. Every
+        such reset is counted; any other failure, or a second reset, is no answer."""
+        portal = next(self._turn) % len(self.portals)
+        host, port = self.portals[portal]
+        connection = browser.connections[portal]
+        cookie = cookie_header(browser.cookies)
+        raw = get(host, port, path, cookie) if data is None else post_form(host, port, path, data, cookie)
+        started, resent = time.perf_counter(), connection.resent
+        answer = await attempt(connection, raw)
+        resets = connection.resent - resent
+        if isinstance(answer, BaseException):
+            self.samples.append(Sample(kind, portal, None, elapsed_ms(started), repr(answer)[:300], resets))
+            return None
+        browser.cookies.update(answer.cookies())
+        self.samples.append(Sample(kind, portal, answer.status, elapsed_ms(started), resets=resets))
+        return answer
 
 
 def plan_visit(index: int, username: str, plan: random.Random, repeat_share: float, confirm_share: float) -> Visit:
@@ -225,53 +218,21 @@ def plan_visit(index: int, username: str, plan: random.Random, repeat_share: flo
     return Visit(index, username, repeat, confirm=plan.random() < confirm_share)
 
 
-def person(visit: Visit) -> dict[str, str]:
-    """A valid, unique sign-up for the demo pool (password policy: 10+, upper, lower, digit, symbol)."""
-    return {
-        "username": visit.username,
-        "password": f"Lt!{secrets.token_hex(6)}9Z",
-        "email": f"{visit.username}@example.com",
-        "given_name": "Load",
-        "family_name": f"Tester {visit.index}",
-        "custom_company": "Load Test Ltd",
-    }
+def form_inputs(page: Response | None) -> dict[str, str]:
+    return hidden_inputs(page.body) if page is not None and page.status == 200 else {}
 
 
-def hidden_inputs(page: requests.Response | None) -> dict[str, str]:
-    return dict(HIDDEN_INPUT.findall(page.text)) if page is not None and page.status_code == 200 else {}
-
-
-def signed_payload(token: str) -> dict[str, Any]:
-    """The JSON inside a django.core.signing token ("payload:timestamp:signature"), not verified."""
-    payload = token.split(":", 1)[0]
-    compressed, payload = payload.startswith("."), payload.lstrip(".")
-    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    data: dict[str, Any] = json.loads(zlib.decompress(raw) if compressed else raw)
-    return data
-
-
-def outcome_of(response: requests.Response) -> str:
+def outcome_of(response: Response) -> str:
     """What a sign-up POST's answer says: the status, and for a redirect the step and the attempt."""
-    if response.status_code != 302:
-        return str(response.status_code)
-    location = urlsplit(response.headers.get("Location", ""))
+    if response.status != 302:
+        return str(response.status)
+    location = urlsplit(response.headers.get("location", ""))
     token = parse_qs(location.query).get("t", [""])[0]
     try:
-        attempt = str(signed_payload(token).get("a", "")) if token else ""
+        attempt_id = str(signed_payload(token).get("a", "")) if token else ""
     except (ValueError, zlib.error):
-        attempt = "unreadable"
-    return f"302 {location.path} {attempt}"
-
-
-def was_reset(error: BaseException) -> bool:
-    """Whether the connection was reset or closed before any answer (not a timeout, not a refusal)."""
-    pending: list[BaseException] = [error]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, ConnectionResetError | http.client.RemoteDisconnected):
-            return True
-        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
-    return False
+        attempt_id = "unreadable"
+    return f"302 {location.path} {attempt_id}"
 
 
 def elapsed_ms(started: float) -> float:

@@ -1,4 +1,5 @@
-"""A fast fake Cognito for the benchmark: asyncio streams, HTTP/1.1 keep-alive, AWS JSON 1.1.
+"""The fast fake Cognito the benchmark measures against (the load test uses the local emulator, whose faults,
+user store and admin calls it needs): asyncio streams, HTTP/1.1 keep-alive, AWS JSON 1.1.
 
 It answers SignUp, ConfirmSignUp and ResendConfirmationCode with valid bodies (checking SecretHash when
 it knows the client's secret, and refusing a username twice as a case-insensitive pool does), and
@@ -6,7 +7,7 @@ replays the DescribeUserPool / DescribeUserPoolClient answers recorded from the 
 `portal add` can sync from it. Every call is counted per operation. Each answer waits the configured
 latency without blocking, so thousands of calls can be in flight on one core.
 
-    python bench/fakecognito.py [--port 0] [--latency-ms 20] [--describe FILE.json] [--secret-env VAR]
+    python -m perfkit.fakecognito [--port 0] [--latency-ms 20] [--describe FILE.json] [--secret-env VAR]
 
 Control endpoints (not counted): GET /_counts, POST /_reset, POST /_config {"latency_ms": 100}.
 """

@@ -1,0 +1,1 @@
+"""The load test: `.venv/bin/python loadtest/run.py` (see loadtest/README.md)."""
