@@ -114,7 +114,9 @@ def test_production_imports_nothing_outside_requirements_txt():
         if not any(canonicalize_name(owner) in runtime for owner in owners)
     )
     assert "moto" in blocked and "requests" in blocked, blocked
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    # DEBUG on only so `check` does not ask for collectstatic's manifest (signup.E005, tests/test_checks.py):
+    # what is imported here is the same either way.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DEBUG": "1"}
     completed = subprocess.run(
         [sys.executable, "-c", PRODUCTION, json.dumps(blocked), json.dumps(LOCAL_COGNITO)],
         cwd=ROOT,
