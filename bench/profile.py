@@ -123,14 +123,14 @@ import botocore.session
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from signup.flows import portals
+from signup import schema
 from perfkit.forms import HONEYPOT_FIELD, person
 import re
 
 slug, count = sys.argv[1], int(sys.argv[2])
 counts = {"clients": 0, "specs": 0, "cache": 0}
 real_create = botocore.session.Session.create_client
-real_spec = portals.form_spec
+real_spec = schema.form_spec
 def create_client(self, *a, **k):
     counts["clients"] += 1
     return real_create(self, *a, **k)
@@ -149,7 +149,7 @@ for name in ("get", "set", "add", "incr", "decr", "delete", "get_many", "set_man
 hidden = re.compile(r'<input type="hidden" name="(csrfmiddlewaretoken|form_token)" value="([^"]+)"')
 results = {}
 with mock.patch.object(botocore.session.Session, "create_client", create_client), \
-        mock.patch.object(portals, "form_spec", form_spec):
+        mock.patch.object(schema, "form_spec", form_spec):
     browser = Client(enforce_csrf_checks=True, REMOTE_ADDR="127.0.0.1", HTTP_HOST="127.0.0.1")
     def measure(label, n, send):
         for key in counts: counts[key] = 0

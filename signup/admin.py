@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import cognito, embedding, flows, operators
+from .caching import form_class
 from .dashboard import dashboard_view
-from .flows.validation import form_class
 from .models import (
     AttemptEvent,
     FieldOverride,

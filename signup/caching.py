@@ -22,7 +22,10 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
+from django.utils.translation import get_language
 
+from . import schema
+from .forms import SignupForm, signup_form_class
 from .models import FieldOverride, FieldTranslation, Portal, ValidationDataField
 
 MAX_PORTALS = 1000
@@ -68,6 +71,20 @@ def kept(key: Hashable, build: Callable[[], T]) -> T:
             _values.clear()
         _values[key] = value
     return value
+
+
+def form_spec(portal: Portal, language: str = "") -> schema.FormSpec:
+    """The portal's form in `language` (the active one by default), from its stored snapshot and the
+    operator's overrides; no AWS call, and built once for the same inputs."""
+    language = language or get_language() or settings.LANGUAGE_CODE
+    overrides, validation, consent = portal.form_inputs(language)
+    key = ("spec", portal.pk, portal.synced_at, language, overrides, validation, consent)
+    return kept(key, lambda: schema.form_spec(portal.snapshot, overrides, validation, consent))
+
+
+def form_class(spec: schema.FormSpec) -> type[SignupForm]:
+    """The Django form for a spec, one class per distinct spec."""
+    return kept(("form_class", spec), lambda: signup_form_class(spec))
 
 
 def forget(**_: Any) -> None:

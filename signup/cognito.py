@@ -59,7 +59,7 @@ class CognitoFailure(Exception):
     code = "Error"
 
     def __init__(self, message: str, *, code: str = "", request_id: str = "", latency_ms: int | None = None):
-        super().__init__(f"{code or self.code}: {message}")
+        super().__init__(message)
         if code:
             self.code = code
         self.message = message
@@ -72,6 +72,9 @@ class CognitoError(CognitoFailure):
 
     def __init__(self, code: str, message: str, request_id: str = "", latency_ms: int | None = None):
         super().__init__(message, code=code, request_id=request_id, latency_ms=latency_ms)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class CognitoUnreachable(CognitoFailure):
@@ -176,10 +179,10 @@ def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
 
 
 def _refuse_garbled_success(response_dict: dict[str, Any], operation_model: Any = None, **_: Any) -> None:
-    """The one check for a garbled 2xx answer: every Cognito answer is a JSON object with only the
-    operation's output members. botocore parses a body that is not JSON into {} or {"message": body},
-    which for ConfirmSignUp (whose answer is {}) would pass for success; make either a parse error,
-    which `_call` reports as no answer (docs/cognito.md §7.1)."""
+    """The one check for a garbled 2xx answer: every Cognito answer is a JSON object, and never an
+    error's. botocore parses a body that is not JSON into {} or {"message": body}, which for
+    ConfirmSignUp (whose answer is {}) would pass for success; make either a parse error, which `_call`
+    reports as no answer (docs/cognito.md §7.1)."""
     if not 200 <= response_dict.get("status_code", 0) < 300:
         return
     body = response_dict.get("body") or b""
@@ -189,11 +192,14 @@ def _refuse_garbled_success(response_dict: dict[str, Any], operation_model: Any 
         parsed = None
     if not isinstance(parsed, dict):
         raise botocore.parsers.ResponseParserError("Cognito answered 2xx with a body that is not a JSON object")
+    # An error's body ({"message": ...}) with a success status. Members the model does not know yet are
+    # no reason to refuse an answer: Cognito adds output members over time (SignUp's Session, 2024).
     output = operation_model.output_shape if operation_model is not None else None
-    unexpected = set(parsed) - (set(output.members) if output is not None else set())
-    if unexpected:
+    members = set(output.members) if output is not None else set()
+    stray = {key for key in ("message", "Message", "__type") if key in parsed} - members
+    if stray and not members & set(parsed):
         name = operation_model.name if operation_model is not None else "Cognito"
-        raise botocore.parsers.ResponseParserError(f"{name}: unexpected answer ({', '.join(sorted(unexpected))})")
+        raise botocore.parsers.ResponseParserError(f"{name}: unexpected answer ({', '.join(sorted(parsed))})")
 
 
 # --- Answers given on this machine (the warm-up's rehearsal) ----------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .cognito import CodeDelivery, Target
+from .schema import ConsentSpec, Override, ValidationDataSpec
 
 if TYPE_CHECKING:
     from .abuse import Limit
+
+# What a portal's form is built from besides the snapshot: overrides, validation-data fields, consent.
+FormInputs = tuple[tuple[Override, ...], tuple[ValidationDataSpec, ...], ConsentSpec | None]
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("An environment variable name, e.g. DEMO_CLIENT_SECRET."))
@@ -246,6 +251,47 @@ class Portal(models.Model):
         """A taken username answered like a new one; only where Cognito itself cannot be asked directly,
         i.e. the client has a secret (docs/cognito.md §5.4)."""
         return self.hide_existing_accounts and bool(self.snapshot.get("has_secret"))
+
+    def form_inputs(
+        self, language: str
+    ) -> tuple[tuple[Override, ...], tuple[ValidationDataSpec, ...], ConsentSpec | None]:
+        """What the form is built from besides the snapshot, in `language`: the operator's overrides
+        (with that language's translations), the validation-data fields, and the consent asked for."""
+        translations = {t.attribute: t for t in self.field_translations.all() if t.language == language}
+        overrides = {
+            o.attribute: Override(
+                attribute=o.attribute,
+                label=o.label,
+                help_text=o.help_text,
+                placeholder=o.placeholder,
+                order=o.order,
+                hidden=o.hidden,
+                choices=tuple(o.choice_list()),
+            )
+            for o in self.field_overrides.all()
+        }
+        for attribute, translation in translations.items():
+            base = overrides.get(attribute, Override(attribute=attribute))
+            overrides[attribute] = replace(
+                base,
+                label=translation.label or base.label,
+                help_text=translation.help_text or base.help_text,
+                placeholder=translation.placeholder or base.placeholder,
+            )
+        validation = tuple(
+            ValidationDataSpec(
+                name=v.name,
+                label=v.label,
+                type=v.type,
+                required=v.required,
+                help_text=v.help_text,
+                max_length=v.max_length,
+                order=v.order,
+            )
+            for v in self.validation_fields.all()
+        )
+        consent = ConsentSpec(self.consent_version, self.terms_url, self.privacy_url) if self.require_consent else None
+        return tuple(sorted(overrides.values(), key=lambda o: o.attribute)), validation, consent
 
     def rate_limit(self, name: str) -> Limit:
         """This portal's limit `name` (settings.SIGNUP_RATE_LIMITS), or the setting where it has none."""

@@ -24,9 +24,9 @@ from django.utils.html import escape
 from django.utils.translation import get_language
 
 from . import embedding, flows, guards
-from .caching import kept, portal_by_slug
+from .caching import form_class, kept, portal_by_slug
 from .flows import NextStep, Outcome, Result
-from .flows.validation import form_class, values_from_form_data
+from .flows.validation import values_from_form_data
 from .forms import ConfirmForm, SignupForm
 from .messages import client_messages, message
 from .middleware import csp_allow
@@ -185,7 +185,8 @@ def form_page(request: HttpRequest, portal: Portal, embed: Embed | None = None) 
         spec,
         form,
         general_error=general_error,
-        attempt=outcome.attempt,
+        # A reference for what reached the rules or Cognito; a guard's refusal shows only its message.
+        attempt=None if outcome.result in (Result.BLOCKED, Result.LIMITED) else outcome.attempt,
         embed=replace(embed, event="error" if general_error else "validation_failed") if embed else None,
     )
     response.status_code = {Result.LIMITED: 429, Result.BLOCKED: 400}.get(outcome.result, 200)

@@ -28,9 +28,8 @@ from django.urls import get_resolver
 from django.utils import translation
 
 from . import cognito, flows, logs
-from .caching import portal_by_slug
+from .caching import form_class, portal_by_slug
 from .flows.attempts import hand_back_connection
-from .flows.validation import form_class
 from .forms import ConfirmForm, SignupForm
 from .models import AttemptEvent, Portal, SignupAttempt
 

@@ -216,3 +216,16 @@ def test_every_failure_is_one_family_with_a_code():
         "NoAnswer",
         "SecretUnavailable",
     ]
+
+
+def test_an_answer_with_a_member_the_sdk_does_not_know_yet_is_still_an_answer(stub):
+    # Cognito adds output members over time; an answer is refused only when it is an error's body.
+    client = cognito.client_for("us-east-1", None, public=True)
+    stub.deactivate()
+    answer = {"UserConfirmed": False, "UserSub": "sub-9", "SomethingNew": {"x": 1}}
+    try:
+        with cognito.answered_locally(client, {"SignUp": answer}):
+            result = cognito.sign_up(TARGET, cognito.SignUpCall(username="carol", password="Str0ng!Passw0rd"))
+    finally:
+        stub.activate()
+    assert (result.user_sub, result.user_confirmed) == ("sub-9", False)

@@ -94,6 +94,11 @@ def test_consent_is_required_and_recorded_with_version_time_and_page(client, stu
     assert "Please accept the terms" in page
     assert 'href="https://acme.example/terms"' in page
     assert SignupAttempt.objects.get().consent_version == ""
+    # A checkbox sent as "false" is no consent, as the form's own checkbox reads it.
+    assert (
+        "Please accept the terms" in client.post("/signup/acme/?lang=en", {**GOOD, "consent": "false"}).content.decode()
+    )
+    assert not SignupAttempt.objects.exclude(consent_version="").exists()
     stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s"})
     client.post("/signup/acme/?lang=en", {**GOOD, "consent": "on"})
     attempt = SignupAttempt.objects.get(status="succeeded")

@@ -359,3 +359,22 @@ def test_confirmations_past_the_hourly_limit_are_stopped_before_cognito(stub, se
     # Another username has its own allowance; the pool's rule for case decides what "another" is.
     stub.add_response("confirm_sign_up", {})
     assert flows.signup_confirm(portal=portal, request=step(username="bob", code="123456")).ok
+
+
+def test_an_unexpected_error_after_cognito_answered_keeps_the_attempt_and_says_unknown(stub, monkeypatch):
+    """Cognito created the user, then recording it failed: the visitor is not told to try again."""
+    portal = make_portal()
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+
+    def locked(self, **kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(SignupAttempt, "mark_succeeded", locked)
+    outcome = sign_up(portal)
+    assert (outcome.result, outcome.general_error) == (Result.UNKNOWN, "outcome_unknown")
+    assert outcome.attempt is not None and outcome.attempt.status == "unknown"
+
+
+def test_requests_never_show_the_password_or_the_code():
+    assert "s3cret!" not in repr(SignupRequest(username="alice", password="s3cret!"))
+    assert "123456" not in repr(StepRequest(username="alice", code="123456"))

@@ -101,6 +101,7 @@ def test_sign_ups_are_limited_per_address_and_the_portal_may_set_its_own_limit(c
     assert third.status_code == 429
     assert "too many sign-ups from your connection" in third.content.decode()
     assert 'value="user3"' in third.content.decode()
+    assert "Reference:" not in third.content.decode()  # a guard's refusal is its message alone
     assert SignupAttempt.objects.filter(status="blocked", error_code="RateLimited").count() == 1
     other = Client(REMOTE_ADDR="198.51.100.20")
     stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s9"})

@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from signup import caching, cognito, flows, pages, warmup
+from signup import caching, cognito, flows, pages, schema, warmup
+from signup.caching import form_class
 from signup.flows.attempts import hand_back_connection
-from signup.flows.validation import form_class
 from signup.models import FieldOverride, Portal
 from tests.factories import make_portal
 
@@ -222,7 +222,7 @@ def test_warm_up_builds_the_client_and_reads_the_portals_before_any_visitor(monk
     warmed = cognito.client_for("us-east-1", None, public=True)
     built = []
     monkeypatch.setattr(cognito.boto3.session.Session, "client", lambda *a, **k: built.append(a))
-    monkeypatch.setattr(flows.portals, "form_spec", lambda *a: pytest.fail("the spec was built again"))
+    monkeypatch.setattr(schema, "form_spec", lambda *a: pytest.fail("the spec was built again"))
     with Stubber(warmed) as stubber:
         stubber.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
         assert client.post("/signup/acme/", GOOD).status_code == 302

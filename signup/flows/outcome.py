@@ -51,6 +51,7 @@ class Outcome:
     # Cognito's own error code and text (ours when no answer came), for operators and the command line.
     error_code: str = ""
     error_message: str = ""
+    username: str = ""  # the username as sent to Cognito (normalised by the form), when one was sent
 
     @property
     def ok(self) -> bool:

@@ -45,7 +45,7 @@ class SignupRequest:
     """A sign-up as typed: values are raw strings, checked by the flow against the portal's form."""
 
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     attributes: dict[str, str] = field(default_factory=dict)  # by Cognito name: "email", "custom:company"
     validation_data: dict[str, str] = field(default_factory=dict)  # by the operator's field name
     consent: bool = False
@@ -62,7 +62,7 @@ class StepRequest:
     """A confirmation (with its code) or a request for a new code (without), for one username."""
 
     username: str
-    code: str = ""
+    code: str = field(default="", repr=False)
     visitor: Visitor = field(default_factory=Visitor)
     force_alias_creation: bool = False
     # The attempt the visitor's signed link names, when it has one: else the username's latest.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -12,12 +13,12 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from .. import cognito, guards, logs
+from ..caching import form_spec as portal_form_spec
 from ..messages import signup_error
 from ..models import AttemptEvent, Portal, SignupAttempt
 from ..schema import FormSpec
 from .attempts import delivery_detail, hand_back_connection, new_attempt, own_statement, record_refused
 from .outcome import NextStep, Outcome, Result, polite
-from .portals import portal_form_spec
 from .requests import SignupRequest
 from .validation import checked_form, problems
 
@@ -78,7 +79,15 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
         # The same rendered form again (double click, a retried POST): its first attempt answers.
         return outcome_of(SignupAttempt.objects.get(idempotency_key=idempotency_key), spec)
     logs.event("signup.sending", attempt=attempt.reference, portal=portal.slug)
-    return _send(portal, spec, call, attempt)
+    try:
+        outcome = _send(portal, spec, call, attempt)
+    except Exception as error:  # after the call may have gone out: the user may exist, so it is unknown
+        logs.event("signup.error", level=logging.ERROR, exc_info=True, attempt=attempt.reference, portal=portal.slug)
+        with contextlib.suppress(Exception):  # the database may be what failed; reconciliation settles it
+            attempt.complete_with_error(Status.UNKNOWN, type(error).__name__, "")
+        return Outcome(Result.UNKNOWN, attempt, general_error="outcome_unknown", error_code=type(error).__name__)
+    outcome.username = call.username
+    return outcome
 
 
 def _invalid(portal: Portal, spec: FormSpec, request: SignupRequest, form: object) -> Outcome:
@@ -88,7 +97,9 @@ def _invalid(portal: Portal, spec: FormSpec, request: SignupRequest, form: objec
         spec,
         request,
         consented=bool(getattr(form, "cleaned_data", {}).get("consent")),
-        validation_data_names=[name for name, value in request.validation_data.items() if value],
+        validation_data_names=[
+            f.data_name for f in spec.fields if f.kind == "validation_data" and request.validation_data.get(f.data_name)
+        ],
         form_errors={name: [p.code for p in errors] for name, errors in found.items()},
         status=Status.INVALID,
     )
@@ -173,9 +184,9 @@ def _field_for(spec: FormSpec, cognito_field: str | None) -> str | None:
 
 
 def _complete(attempt: SignupAttempt, status: str, error: cognito.CognitoFailure) -> None:
-    attempt.complete_with_error(
-        status, error.code, error.message, request_id=error.request_id, latency_ms=error.latency_ms
-    )
+    # Cognito's own text is kept whole (up to the column's bound); ours (a network or SDK detail) shorter.
+    text = error.message if isinstance(error, cognito.CognitoError) else error.message[:500]
+    attempt.complete_with_error(status, error.code, text, request_id=error.request_id, latency_ms=error.latency_ms)
     attempt.record_event(AttemptEvent.Kind.SIGNUP, ok=False, error_code=error.code, detail={"status": status})
     logs.event(f"signup.{status}", attempt=attempt.reference, portal=attempt.portal.slug, code=error.code)
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.datastructures import MultiValueDict
 
-from ..caching import kept
-from ..forms import SignupForm, signup_form_class
+from ..caching import form_class
+from ..forms import SignupForm
 from ..schema import FormSpec
 from .requests import Problem, SignupRequest
-
-
-def form_class(spec: FormSpec) -> type[SignupForm]:
-    return kept(("form_class", spec), lambda: signup_form_class(spec))
 
 
 def form_data(spec: FormSpec, request: SignupRequest) -> dict[str, Any]:
@@ -52,7 +50,8 @@ def values_from_form_data(spec: FormSpec, data: Mapping[str, Any]) -> dict[str, 
         "password": _text(data.get("password")),
         "attributes": attributes,
         "validation_data": validation_data,
-        "consent": bool(data.get("consent")),
+        # As the form's checkbox reads it: "false" or "0" is no consent.
+        "consent": bool(forms.CheckboxInput().value_from_datadict(data, MultiValueDict(), "consent")),
     }
 
 

@@ -58,8 +58,7 @@ class Command(OperationCommand):
                 + f"\nNothing was sent to Cognito; attempt {attempt.reference} is recorded as invalid."
             )
         # Said about what was sent: the username as the form normalised it.
-        username = attempt.username if attempt else request.username
-        self.warn(secret_hash_warning(portal, username, params.get("SecretHash", "")))
+        self.warn(secret_hash_warning(portal, outcome.username or request.username, params.get("SecretHash", "")))
         self.warn(ip_address_warning(portal, request.visitor))
         if attempt is None or attempt.status != SignupAttempt.Status.SUCCEEDED:
             code = attempt.error_code if attempt else outcome.error_code
