@@ -24,8 +24,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import embedding, guards, services
 from .branding import theme_css
+from .fields import client_rules
 from .forms import ConfirmForm, SignupForm, signup_form_class
-from .messages import client_messages, message
+from .messages import message
 from .middleware import csp_allow
 from .models import Portal, SignupAttempt
 from .portal_cache import portal_by_slug
@@ -231,7 +232,7 @@ def form_page_context(
         "policy_rules": rules,
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
-        "client_messages": per_spec("messages", spec, lambda: client_messages(spec)),
+        "client_rules": per_spec("rules", spec, lambda: client_rules(spec)),
         "confirm_url": confirm_url,
         **extra,
     }

@@ -1,7 +1,9 @@
 """The field registry: one description per field type, which the form, the page and schema.json share."""
 
+import ast
 import json
 import string
+from pathlib import Path
 
 import phonenumbers
 import pytest
@@ -138,3 +140,9 @@ def test_an_alias_pool_refuses_the_usernames_cognito_would_take_for_an_alias(ali
     form = signup_form_class(spec)({**GOOD, "username": username})
     form.is_valid()
     assert [e.code for e in form.errors.as_data().get("username", [])] == ([code] if code else [])
+
+
+def test_messages_import_nothing_of_ours():
+    tree = ast.parse(Path(fields.__file__).with_name("messages.py").read_text())
+    imported = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert all(n.level == 0 and not (n.module or "").startswith("signup") for n in imported)
