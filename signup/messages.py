@@ -205,30 +205,3 @@ def signup_error(code: str, cognito_message: str, username_attributes: tuple[str
     if value_at and value_at.group(1) in ("username", "password"):
         return ErrorMapping("rejected", "attribute_rejected", value_at.group(1))
     return mapping
-
-
-def client_messages(spec: Any) -> dict[str, Any]:
-    """The messages the browser shows before submitting: the same catalogue, in the page's language."""
-    from .forms import phone_hint
-
-    return {
-        "required": message("required"),
-        "invalid_email": message("invalid_email"),
-        "invalid_phone": message("invalid_phone"),
-        "phone_hint": phone_hint(),
-        "invalid_number": message("invalid_number"),
-        "password_rejected": message("password_rejected"),
-        "invalid_date": message("invalid_date"),
-        "invalid_url": message("invalid_url"),
-        "too_short": message("too_short"),
-        "too_long": message("too_long"),
-        "too_small": message("too_small"),
-        "too_large": message("too_large"),
-        "busy": str(_("Creating your account…")),
-        "summary_title": str(_("Please correct the following")),
-        "show_password": str(_("Show password")),
-        "hide_password": str(_("Hide password")),
-        "rule_met": str(_("(done)")),
-        "rule_unmet": str(_("(missing)")),
-        "policy": spec.password_policy.as_json(),
-    }

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .cognito import CodeDelivery, Target
+from .fields import validation_data_choices
 from .schema import ConsentSpec, Override, ValidationDataSpec
 
 if TYPE_CHECKING:
@@ -362,16 +363,11 @@ class FieldTranslation(models.Model):
 class ValidationDataField(models.Model):
     """An operator-declared field sent as ValidationData (to the pre sign-up trigger), never stored in the pool."""
 
-    class Type(models.TextChoices):
-        STRING = "string", _("text")
-        NUMBER = "number", _("number")
-        EMAIL = "email", _("email")
-        BOOLEAN = "boolean", _("checkbox")
-
     portal = models.ForeignKey(Portal, on_delete=models.CASCADE, related_name="validation_fields")
     name = models.CharField(max_length=32, validators=[VALIDATION_DATA_NAME])
     label = models.CharField(max_length=200)
-    type = models.CharField(max_length=16, choices=Type.choices, default=Type.STRING)
+    # The field registry decides which types validation data may have; a callable keeps the list out of migrations.
+    type = models.CharField(max_length=16, choices=validation_data_choices, default="string")
     required = models.BooleanField(default=False)
     help_text = models.CharField(max_length=500, blank=True)
     max_length = models.PositiveIntegerField(default=256)

@@ -25,10 +25,11 @@ from django.utils.translation import get_language
 
 from . import embedding, flows, guards
 from .caching import form_class, kept, portal_by_slug
+from .fields import client_rules
 from .flows import NextStep, Outcome, Result
 from .flows.validation import values_from_form_data
 from .forms import ConfirmForm, SignupForm
-from .messages import client_messages, message
+from .messages import message
 from .middleware import csp_allow
 from .models import Portal, SignupAttempt
 from .redirects import is_allowed_redirect
@@ -263,7 +264,7 @@ def form_page_context(
         "policy_rules": rules,
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
-        "client_messages": kept(("client_messages", spec, language), lambda: client_messages(spec)),
+        "client_rules": kept(("client_rules", spec, language), lambda: client_rules(spec)),
         "confirm_url": confirm_url,
         **extra,
     }

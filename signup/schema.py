@@ -7,7 +7,6 @@ docs/cognito.md §3 (username models, password policy), §4 (the schema) and §4
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,8 +14,10 @@ from django.utils.functional import Promise
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from . import fields
+from .fields import MAX_ATTRIBUTE_LENGTH, SPACE, SpecType, character_class, check, pattern
+
 SNAPSHOT_VERSION = 1
-MAX_ATTRIBUTE_LENGTH = 2048
 MAX_PASSWORD_LENGTH = 256
 MAX_USERNAME_LENGTH = 128
 # Cognito's accepted password symbols (developer guide, "password policies"); an inner space counts too.
@@ -24,11 +25,9 @@ PASSWORD_SYMBOLS = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-"
 
 NEVER_IN_FORM = {"sub", "identities", "email_verified", "phone_number_verified", "updated_at"}
 VERIFIED_FLAGS = {"email_verified", "phone_number_verified"}
-URL_ATTRIBUTES = {"website", "profile", "picture"}
 PASSWORDLESS_FACTORS = {"EMAIL_OTP", "SMS_OTP", "WEB_AUTHN"}
 
 FieldKind = Literal["username", "password", "attribute", "validation_data"]
-FieldType = Literal["string", "number", "boolean", "date", "email", "phone", "url"]
 
 STANDARD_LABELS = {
     "name": _("Full name"),
@@ -163,24 +162,29 @@ class PasswordPolicy:
             rules.append(("password_no_symbol", _("A symbol, such as ! @ # $ % ^ & *")))
         return rules
 
+    def checks(self) -> list[dict[str, Any]]:
+        """The policy as browser checks, in the order Cognito applies it. The server reads the very same
+        checks (`failures`), so the page's checklist and the server never disagree."""
+        checks = [
+            pattern("password_edge_space", f"^[{SPACE}]|[{SPACE}]$", negate=True, collect=True),
+            check("password_too_long", max_length=MAX_PASSWORD_LENGTH, collect=True),
+            check("password_too_short", min_length=self.minimum_length, collect=True),
+        ]
+        if self.require_uppercase:
+            checks.append(pattern("password_no_upper", "[A-Z]", collect=True))
+        if self.require_lowercase:
+            checks.append(pattern("password_no_lower", "[a-z]", collect=True))
+        if self.require_numbers:
+            checks.append(pattern("password_no_number", "[0-9]", collect=True))
+        if self.require_symbols:
+            # A listed symbol anywhere, or a space with something other than space on both sides of it.
+            symbol = rf"{character_class(PASSWORD_SYMBOLS)}|[^{SPACE}][\s\S]* [\s\S]*[^{SPACE}]"
+            checks.append(pattern("password_no_symbol", symbol, collect=True))
+        return checks
+
     def failures(self, password: str) -> list[str]:
         """Message codes for every rule the password breaks (Cognito reports one; we show all)."""
-        failed = []
-        if password != password.strip():
-            failed.append("password_edge_space")
-        if len(password) > MAX_PASSWORD_LENGTH:
-            failed.append("password_too_long")
-        if len(password) < self.minimum_length:
-            failed.append("password_too_short")
-        if self.require_uppercase and not any(c in string.ascii_uppercase for c in password):
-            failed.append("password_no_upper")
-        if self.require_lowercase and not any(c in string.ascii_lowercase for c in password):
-            failed.append("password_no_lower")
-        if self.require_numbers and not any(c in string.digits for c in password):
-            failed.append("password_no_number")
-        if self.require_symbols and not any(c in PASSWORD_SYMBOLS or c == " " for c in password.strip()):
-            failed.append("password_no_symbol")
-        return failed
+        return [rule["message"] for rule in self.checks() if not fields.passes(rule, password)]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -192,6 +196,7 @@ class PasswordPolicy:
             "require_symbols": self.require_symbols,
             "symbols": PASSWORD_SYMBOLS,
             "optional": self.optional,
+            "checks": self.checks(),
         }
 
 
@@ -233,6 +238,7 @@ class ConsentSpec:
             "version": self.version,
             "terms_url": self.terms_url,
             "privacy_url": self.privacy_url,
+            "browser": fields.consent_rule(),
         }
 
 
@@ -241,7 +247,7 @@ class FieldSpec:
     name: str
     kind: FieldKind
     attribute: str | None
-    type: FieldType
+    type: SpecType
     required: bool
     label: str | Promise
     help: str | Promise = ""
@@ -255,6 +261,11 @@ class FieldSpec:
     data_name: str = ""  # a validation-data field's own name (its input name is HTML-safe)
     autocomplete: str = ""
     order: int = 0
+    # Registry types (fields.FIELD_TYPES) whose shape the value must not have: a username in a pool
+    # where email or phone_number is an alias, which Cognito refuses when it looks like one.
+    unlike: tuple[str, ...] = ()
+    # With both email and phone as username: this attribute is needed unless the username is one.
+    required_unless_username: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -272,6 +283,7 @@ class FieldSpec:
             "label": str(self.label),
             "help": str(self.help),
             "placeholder": self.placeholder,
+            "browser": fields.browser_rule(self),
         }
 
 
@@ -296,6 +308,15 @@ class FormSpec:
 
     def for_attribute(self, attribute: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.attribute == attribute), None)
+
+    def as_json(self) -> dict[str, Any]:
+        """The form as schema.json describes it: what a front end needs to show and check it."""
+        return {
+            "username_mode": self.username_mode,
+            "fields": [f.as_json() for f in self.fields],
+            "password_policy": self.password_policy.as_json(),
+            "consent": self.consent.as_json() if self.consent else None,
+        }
 
 
 def input_name(attribute: str) -> str:
@@ -348,50 +369,51 @@ def _humanize(attribute: str) -> str:
 
 def _attribute_field(attribute: dict[str, Any], required: bool) -> FieldSpec:
     name = attribute["name"]
-    data_type = attribute["type"]
-    spec: dict[str, Any] = {
-        "name": input_name(name),
-        "kind": "attribute",
-        "attribute": name,
-        "required": required,
-        "label": STANDARD_LABELS.get(name) or _humanize(name),
-        "help": STANDARD_HELP.get(name, ""),
-        "autocomplete": AUTOCOMPLETE.get(name, ""),
-    }
-    if data_type == "Number":
-        return FieldSpec(type="number", min_value=attribute["min_value"], max_value=attribute["max_value"], **spec)
-    if data_type == "Boolean":
-        return FieldSpec(type="boolean", **{**spec, "required": False})
-    min_length = attribute["min_length"] or None
-    max_length = min(attribute["max_length"] or MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTE_LENGTH)
-    kind_by_name: dict[str, FieldType] = {"email": "email", "phone_number": "phone", "birthdate": "date"}
-    field_type: FieldType = kind_by_name.get(name, "url" if name in URL_ATTRIBUTES else "string")
-    fmt = name if name in ("locale", "zoneinfo") else ""
-    if field_type == "date":
-        min_length = max_length = None  # a date widget; the 10-character YYYY-MM-DD form is ours to produce
-    return FieldSpec(type=field_type, min_length=min_length, max_length=max_length, format=fmt, **spec)
+    entry = fields.attribute_type(name, attribute["type"])
+    return FieldSpec(
+        name=input_name(name),
+        kind="attribute",
+        attribute=name,
+        type=entry.spec_type,
+        format=entry.format,
+        required=required and entry.can_require,
+        label=STANDARD_LABELS.get(name) or _humanize(name),
+        help=STANDARD_HELP.get(name, ""),
+        autocomplete=AUTOCOMPLETE.get(name, ""),
+        min_length=(attribute["min_length"] or None) if entry.lengths else None,
+        max_length=min(attribute["max_length"] or MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTE_LENGTH)
+        if entry.lengths
+        else None,
+        min_value=attribute["min_value"],
+        max_value=attribute["max_value"],
+    )
 
 
-def _username_field(mode: UsernameMode) -> FieldSpec:
-    by_mode: dict[str, tuple[FieldType, Any, str, str]] = {
-        "username": ("string", _("Username"), "", "username"),
-        "email": ("email", _("Email address"), "", "email"),
-        "phone": ("phone", _("Phone number"), "", "tel"),
-        "email_or_phone": ("string", _("Email address or phone number"), "email_or_phone", "username"),
+def _username_field(mode: UsernameMode, aliases: tuple[str, ...]) -> FieldSpec:
+    by_mode: dict[str, tuple[str, Any, str]] = {
+        "username": ("string", _("Username"), "username"),
+        "email": ("email", _("Email address"), "email"),
+        "phone": ("phone", _("Phone number"), "tel"),
+        "email_or_phone": ("email_or_phone", _("Email address or phone number"), "username"),
     }
-    field_type, label, fmt, autocomplete = by_mode[mode]
+    type_name, label, autocomplete = by_mode[mode]
+    entry = fields.FIELD_TYPES[type_name]
     return FieldSpec(
         name="username",
         kind="username",
         attribute=None,
-        type=field_type,
+        type=entry.spec_type,
         required=True,
         label=label,
         help=STANDARD_HELP["phone_number"] if mode == "phone" else "",
         min_length=1,
         max_length=MAX_USERNAME_LENGTH,
-        format=fmt,
+        format=entry.format,
         autocomplete=autocomplete,
+        # Where email or phone_number is an alias, Cognito refuses a username that looks like one (§3.5).
+        unlike=tuple(e.name for e in fields.FIELD_TYPES.values() if e.shape and e.attributes & set(aliases))
+        if mode == "username"
+        else (),
     )
 
 
@@ -411,17 +433,18 @@ def _password_field(policy: PasswordPolicy) -> FieldSpec:
 
 
 def _validation_field(spec: ValidationDataSpec) -> FieldSpec:
-    types: dict[str, FieldType] = {"number": "number", "email": "email", "boolean": "boolean"}
+    entry = fields.validation_data_type(spec.type)
     return FieldSpec(
         name=f"vd_{input_name(spec.name)}",
         data_name=spec.name,
         kind="validation_data",
         attribute=None,
-        type=types.get(spec.type, "string"),
-        required=spec.required and spec.type != "boolean",
+        type=entry.spec_type,
+        format=entry.format,
+        required=spec.required and entry.can_require,
         label=spec.label,
         help=spec.help_text,
-        max_length=None if spec.type in ("number", "boolean") else min(spec.max_length, MAX_ATTRIBUTE_LENGTH),
+        max_length=min(spec.max_length, MAX_ATTRIBUTE_LENGTH) if entry.lengths else None,
         order=spec.order,
     )
 
@@ -467,13 +490,15 @@ def form_spec(
             continue  # Cognito copies it from the username: asking twice would only let them differ
         # With both email and phone as username, the one the user typed is copied and the other
         # stays a field; a required one is checked by the form once it knows which was typed.
-        required = attribute["required"] and name not in copies
-        attribute_specs.append(_attribute_field(attribute, required))
+        spec = _attribute_field(attribute, attribute["required"] and name not in copies)
+        if attribute["required"] and name in copies:
+            spec = FieldSpec(**{**spec.__dict__, "required_unless_username": True})
+        attribute_specs.append(spec)
     # Required fields first, then optional ones, each in the pool's order.
     attribute_specs.sort(key=lambda f: not f.required)
 
     by_attribute = {o.attribute: o for o in overrides}
-    ordered = [_username_field(mode), _password_field(policy), *attribute_specs]
+    ordered = [_username_field(mode, aliases), _password_field(policy), *attribute_specs]
     fields = []
     for index, spec in enumerate(ordered):
         key = spec.attribute or spec.name

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Callable
 from datetime import date
 from urllib.parse import quote_from_bytes
 
 from hypothesis import strategies as st
+
+from signup.fields import FIELD_TYPES, field_type
+from signup.schema import FieldSpec, ValidationDataSpec, form_spec
+from tests.factories import snapshot
 
 # Characters that break naive code: controls, NUL, separators, invisible format characters,
 # lone surrogates, private use, non-characters, look-alike digits, and URL/shorthand/HTML syntax.
@@ -277,7 +282,14 @@ zones = near(
         ]
     )
 )
-companies = near(st.one_of(st.text(st.characters(), max_size=70), repeated(st.sampled_from(["é", "a", "😀"]), 70)))
+
+
+def bounded_text(limit: int) -> st.SearchStrategy[str]:
+    """Text around a field's length limit, in characters and (with é and 😀) in UTF-8 bytes."""
+    return near(st.one_of(st.text(st.characters(), max_size=limit), repeated(st.sampled_from(["é", "a", "😀"]), limit)))
+
+
+companies = bounded_text(70)
 
 
 @st.composite
@@ -306,26 +318,45 @@ numbers = near(st.one_of(_number_text(), st.sampled_from(["NaN", "Infinity", "-0
 booleans = near(st.sampled_from(["on", "true", "false", "True", "0", "1", "", "off", "yes"]))
 free_text = near(st.one_of(st.text(st.characters(), max_size=40), repeated(st.sampled_from(["é", "a", "😀"]), 1100)))
 
-# Input name -> values, for the acme portal (tests/factories.py) plus its declared validation data.
-FIELD_VALUES: dict[str, st.SearchStrategy[str]] = {
-    "username": usernames,
-    "password": passwords,
-    "email": emails,
-    "given_name": free_text,
-    "family_name": free_text,
-    "phone_number": phones,
-    "birthdate": dates_text,
-    "website": urls,
-    "locale": locales,
-    "zoneinfo": zones,
-    "custom_company": companies,
-    "custom_employees": numbers,
-    "custom_newsletter": booleans,
-    "vd_invite": free_text,
-    "vd_age": numbers,
-    "vd_referrer": emails,
-    "vd_vip": booleans,
-    "consent": booleans,
+
+def _text_values(spec: FieldSpec) -> st.SearchStrategy[str]:
+    return bounded_text(spec.max_length + 6) if spec.max_length and spec.max_length < 1000 else free_text
+
+
+# Values for each type in the field registry (signup/fields.py), given the field's spec. A type added
+# there without values here stops every property test at import.
+VALUES_BY_TYPE: dict[str, Callable[[FieldSpec], st.SearchStrategy[str]]] = {
+    "string": _text_values,
+    "number": lambda spec: numbers,
+    "email": lambda spec: emails,
+    "boolean": lambda spec: booleans,
+    "date": lambda spec: dates_text,
+    "phone": lambda spec: phones,
+    "url": lambda spec: urls,
+    "locale": lambda spec: locales,
+    "zoneinfo": lambda spec: zones,
+    "email_or_phone": lambda spec: st.one_of(emails, phones),
+    "choice": lambda spec: near(st.sampled_from(spec.choices or ("",))),
+    "password": lambda spec: passwords,
+}
+if set(VALUES_BY_TYPE) != set(FIELD_TYPES):
+    raise AssertionError(f"tests/strategies.py: values for {set(FIELD_TYPES) ^ set(VALUES_BY_TYPE)}")
+
+
+def values_for(spec: FieldSpec) -> st.SearchStrategy[str]:
+    """Plausible, near and hostile values for one field: by its registry type; a free username by Cognito's rules."""
+    entry = field_type(spec)
+    return usernames if spec.kind == "username" and entry.name == "string" else VALUES_BY_TYPE[entry.name](spec)
+
+
+# The acme portal's declared validation data (name, type), as the property tests set it up.
+ACME_VALIDATION_DATA = (("invite", "string"), ("age", "number"), ("referrer", "email"), ("vip", "boolean"))
+ACME_SPEC = form_spec(
+    snapshot(), validation_fields=tuple(ValidationDataSpec(n, n.title(), type=t) for n, t in ACME_VALIDATION_DATA)
+)
+# Input name -> values, for every field of the acme portal (tests/factories.py) and its consent box.
+FIELD_VALUES: dict[str, st.SearchStrategy[str]] = {f.name: values_for(f) for f in ACME_SPEC.fields} | {
+    "consent": booleans
 }
 # Names no form has, or that look like Cognito's but must never be written from outside.
 UNKNOWN_FIELDS = st.one_of(

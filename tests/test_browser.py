@@ -354,3 +354,232 @@ def test_the_form_can_be_filled_and_sent_with_the_keyboard_alone(page, live_serv
     page.keyboard.press("Enter")  # submits the form from any text field
     page.wait_for_url("**/confirm/**")
     assert SignupAttempt.objects.get().username == "cheshire"
+
+
+# --- The page's checks are the server's -------------------------------------------------------------
+
+
+def server_errors(slug, data, language="en"):
+    """What the server's form says about each field of `data`, in `language`."""
+    from django.utils import translation
+    from signup.services import portal_form_spec
+
+    from signup.forms import signup_form_class
+
+    with translation.override(language):
+        form = signup_form_class(portal_form_spec(Portal.objects.get(slug=slug)))(data)
+        form.is_valid()
+        return {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+
+
+def test_one_submit_shows_every_fields_error_before_anything_is_sent(page, live_server, emulator, demo_portal):
+    """A username with a space, a weak password and a missing first name: all three are marked by the
+    first submit, worded as the server words them, and nothing is sent."""
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    page.goto(f"{live_server.url}/signup/demo/")
+    typed = {
+        "Username": "alice smith",
+        "Password": "weak",
+        "Email address": "alice@example.com",
+        "Last name": "Liddell",
+    }
+    fill(page, typed)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_selector("#error-summary")
+    shot(page, "12-every-error-at-once")
+    for label in ("Username", "Password", "First name"):
+        assert field(page, label).get_attribute("aria-invalid") == "true", label
+    assert field(page, "Email address").get_attribute("aria-invalid") is None
+    assert posts == []
+    assert SignupAttempt.objects.count() == 0
+
+    server = server_errors(
+        "demo", {"username": "alice smith", "password": "weak", "email": "alice@example.com", "family_name": "Liddell"}
+    )
+    assert set(server) == {"username", "password", "given_name"}
+    assert page.locator("#id_username_error1").inner_text() == server["username"][0]
+    for name, errors in server.items():
+        assert page.locator(f"[data-field={name}] .field-errors .error").all_inner_texts() == errors, name
+    assert len(page.locator("#error-summary li").all()) == 3
+    assert_accessible(page)
+
+
+def cross_check_portals():
+    """One portal per username model, between them every type in the field registry: validation data
+    of each type an operator may declare, an operator's list of choices, and pools whose aliases make
+    Cognito refuse usernames shaped like an email address or a phone number."""
+    from signup.fields import validation_data_choices
+    from signup.models import FieldOverride, ValidationDataField
+    from tests.factories import describe_pool, make_portal, snapshot
+
+    aliases = make_portal(
+        "acme", snap=snapshot(describe_pool(AliasAttributes=["email", "phone_number"])), require_consent=True
+    )
+    aliases.consent_version = "v1"
+    aliases.save()
+    for kind, _label in validation_data_choices():
+        ValidationDataField.objects.create(portal=aliases, name=f"vd{kind}", label=kind.title(), type=kind)
+    FieldOverride.objects.create(portal=aliases, attribute="family_name", choices="Ann\nBob")
+    make_portal("acme-email", snap=snapshot(describe_pool(UsernameAttributes=["email"])))
+    make_portal("acme-phone", snap=snapshot(describe_pool(UsernameAttributes=["phone_number"])))
+    make_portal("acme-either", snap=snapshot(describe_pool(UsernameAttributes=["email", "phone_number"])))
+    return ["acme", "acme-email", "acme-phone", "acme-either"]
+
+
+# Values whose every message the page must word exactly as the server does, by registry type.
+EXACT = {
+    "string": ["", "   ", "A", "Acme", "Ac\x07me", "é" * 1025, "x" * 65, "  padded  ", "zero\u200bwidth"],
+    "number": ["", "42", "0", "100001", "lots", "12.5", "1e3", "+7", "-3", "٤٢", "0012", "9" * 40, " 12 "],
+    "email": [
+        "",
+        "ann@example.com",
+        "not-an-email",
+        "a b@example.com",
+        "ann@localhost",
+        '"q"@example.com',
+        "ann@bücher.example",
+        "ann@[127.0.0.1]",
+        "ann@[999.0.0.1]",
+        "a@b.c",
+        "ann@-example.com",
+        "ann@example.com-",
+        "ann..lee@example.com",
+        "ann@example.xn--p1ai",
+        "ANN@EXAMPLE.COM",
+        "ſ@example.com",
+        "ann@exa\u3000mple.com",
+        "x" * 300 + "@example.com",
+        "ann\x00@example.com",
+    ],
+    "phone": ["", "+14155552671", "+1 415 555 2671", "4155552671", "+1 555", "phone", "+44 20 7946 0958"],
+    "date": ["", "1990-01-31", "1990-02-30", "1992-02-29", "1900-02-29", "31/31/1990", "2999-01-01", "0000-01-01"],
+    "url": [
+        "",
+        "https://example.com",
+        "example.com",
+        "example.com/path?q=1#top",
+        "not a url",
+        "http://localhost:8000/x",
+        "ftp://example.com",
+        "javascript:alert(1)",
+        "https://exa mple.com",
+        "https://[::1]/",
+        "https:example.com",
+        "mailto:ann@example.com",
+        "https://user:pw@example.com:8443/a",
+        "https://bücher.example/ü",
+        "https://" + "a" * 2100 + ".com",
+        "https://example.com/" + "é" * 1100,
+        "https://-example.com",
+        "https://10.0.0.1/",
+        "example.com:8080",
+        "//example.com/x",
+        "https://example.com/a\tb",
+        "https://example.com/\x00",
+    ],
+    "locale": ["", "en-US", "english please", "e1", "zh-Hant-TW", "en_US", "de-"],
+    "zoneinfo": ["", "Europe/Paris"],
+    "boolean": ["", "on"],
+    "choice": ["", "Ann", "Zed"],
+    "password": [
+        "",
+        "weak",
+        "Str0ng!Passw0rd",
+        " Str0ng!Passw0rd",
+        "Abcd efgh1x",
+        "ÁBCDEFGh1!",
+        "Abcdefgh1€",
+        "\x00Aa1!",
+    ],
+    "username": [
+        "",
+        "alice",
+        "alice smith",
+        "ali\u200bce",
+        "ali\tce",
+        "alice@example.com",
+        "a@b.c",
+        "+14155552671",
+        "+1234567",
+        "+1(415)555-2671",
+        "jörg.müller+名前",
+        "a" * 129,
+        "😀" * 128,
+    ],
+    "email_or_phone": ["alice@example.com", "+14155552671", "+1(415)555-2671", "neither", "alice smith", "+1555"],
+}
+
+
+def page_and_server(page, live_server, slug, cases, language="en"):
+    """(input name, value, what the page says, what the server says) for each (input name, value)."""
+    page.goto(f"{live_server.url}/signup/{slug}/?lang={language}")
+    said = page.evaluate("cases => cases.map(([name, value]) => signupProblems(name, value))", cases)
+    return [
+        (name, value, shown, server_errors(slug, {name: value}, language).get(name, []))
+        for (name, value), shown in zip(cases, said, strict=True)
+    ]
+
+
+def test_the_page_words_every_error_as_the_server_does(page, live_server):
+    """For each field of every registry type, on every username model: the page's checks give exactly
+    the server's messages, in the server's order (in German too, whose date formats differ)."""
+    from signup.services import portal_form_spec
+
+    from signup.fields import field_type
+
+    for slug in cross_check_portals():
+        for language in ("en", "de") if slug == "acme" else ("en",):
+            spec = portal_form_spec(Portal.objects.get(slug=slug))
+            cases = [["consent", ""], ["consent", "on"]] if spec.consent else []
+            for spec_field in spec.fields:
+                kind = field_type(spec_field).name
+                samples = EXACT["username" if spec_field.kind == "username" and kind == "string" else kind]
+                cases += [[spec_field.name, value] for value in samples]
+            for name, value, shown, server in page_and_server(page, live_server, slug, cases, language):
+                assert shown == server, (slug, language, name, value)
+
+
+def without_surrogates(value):
+    # A lone surrogate can neither sit in a page's input nor travel to the page as text.
+    return not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
+@pytest.mark.parametrize("slug", ["acme", "acme-either"])
+def test_the_page_never_refuses_what_the_server_takes(page, live_server, slug):
+    """Plausible, near and hostile values for each field (tests/strategies.py, by registry type): what
+    the page refuses the server refuses, and every message the page shows is one the server shows.
+    Where the page cannot be sure (a phone number's validity, an IPv6 host) it leaves it to the server."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from signup.services import portal_form_spec
+
+    from tests import strategies as hs
+
+    cross_check_portals()
+    spec = portal_form_spec(Portal.objects.get(slug=slug))
+    values = {f.name: hs.values_for(f).filter(without_surrogates) for f in spec.fields}
+    case = st.sampled_from(sorted(values)).flatmap(lambda name: st.tuples(st.just(name), values[name]))
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(cases=st.lists(case.map(list), min_size=1, max_size=40))
+    def check(cases):
+        for name, value, shown, server in page_and_server(page, live_server, slug, cases):
+            assert set(shown) <= set(server), (name, value, shown, server)
+
+    check()
+
+
+def test_with_email_or_phone_as_username_the_other_required_attribute_is_asked_for_at_once(page, live_server):
+    """The pool requires email; given a phone number as username, the page asks for the email as the
+    server would (and not when the username is the email address)."""
+    cross_check_portals()
+    page.goto(f"{live_server.url}/signup/acme-either/")
+    for username, expected in (("+14155552671", ["This field is required."]), ("alice@example.com", [])):
+        data = {"username": username, "password": "Str0ng!Passw0rd"}
+        assert server_errors("acme-either", data).get("email", []) == expected
+        assert page.evaluate("u => signupProblems('email', '', u)", username) == expected
+    fill(page, {"Email address or phone number": "+14155552671", "Password": "Str0ng!Passw0rd"})
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_selector("#error-summary")
+    assert field(page, "Email address").get_attribute("aria-invalid") == "true"

@@ -4,7 +4,7 @@ import pytest
 from django.utils import translation
 
 from signup.forms import signup_form_class
-from signup.schema import ValidationDataSpec, form_spec
+from signup.schema import ConsentSpec, ValidationDataSpec, form_spec
 from tests.factories import describe_pool, snapshot
 
 GOOD = {
@@ -167,8 +167,11 @@ def test_validation_data_is_collected_separately_from_attributes():
 
 
 def test_form_classes_are_built_once_per_spec():
+    from signup.caching import form_class
+
     spec = form_spec(snapshot())
-    assert signup_form_class(spec) is signup_form_class(form_spec(snapshot()))
+    assert form_class(spec) is form_class(form_spec(snapshot()))
+    assert form_class(spec) is not form_class(form_spec(snapshot(), consent=ConsentSpec("v1", "https://x.example")))
 
 
 def test_a_date_may_be_typed_the_readers_way_and_goes_to_cognito_as_iso():

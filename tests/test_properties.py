@@ -352,7 +352,7 @@ def portals(client_secret):
     )
     cli = make_portal("acme-cli", client_id="clientcli", client_metadata={"source": "cli"})
     for portal in (acme, cli):
-        for name, kind in [("invite", "string"), ("age", "number"), ("referrer", "email"), ("vip", "boolean")]:
+        for name, kind in hs.ACME_VALIDATION_DATA:
             ValidationDataField.objects.create(portal=portal, name=name, label=name.title(), type=kind)
     make_portal("acme-email", client_id="clientemail", snap=snapshot(describe_pool(UsernameAttributes=["email"])))
     make_portal(

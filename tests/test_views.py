@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from signup.fields import CONTROL_PATTERN, SPACE
 from signup.models import SignupAttempt, ValidationDataField
 from tests.factories import describe_pool, make_portal, snapshot
 
@@ -218,6 +219,18 @@ def test_schema_json_describes_the_form_in_order(client):
         "label": "Company",
         "help": "",
         "placeholder": "",
+        # What the browser checks before sending, in the order the server does (signup/fields.py).
+        "browser": {
+            "input": "text",
+            "strip": SPACE,
+            "required": "required",
+            "checks": [
+                {"pattern": CONTROL_PATTERN, "flags": "u", "negate": True, "message": "control_characters"},
+                {"max_bytes": 2048, "message": "value_too_long_bytes"},
+                {"min_length": 2, "params": {"limit_value": "2"}, "message": "too_short", "collect": True},
+                {"max_length": 64, "params": {"limit_value": "64"}, "message": "too_long", "collect": True},
+            ],
+        },
     }
     assert data["password_policy"]["minimum_length"] == 10
     page = client.get("/signup/acme/").content.decode()

@@ -1,36 +1,167 @@
 // Progressive enhancement of the sign-up form. The page works without this file; with it, the
-// password checklist ticks as the user types, fields are checked on blur with the server's own
-// messages, a submit cannot be sent twice, and the password can be shown.
+// password checklist ticks as the user types, fields are checked on blur, a submit cannot be sent
+// twice, and the password can be shown.
+//
+// The checks are not written here: the page carries them ("signup-rules": schema.json's description
+// of the form, each field with the rule the server's field registry gives it, and the messages in the
+// page's language). This file only knows how to apply a rule, so one submit shows every error the
+// server would show, worded as the server words it.
 (function () {
   "use strict";
   var form = document.getElementById("signup-form");
-  var config = JSON.parse((document.getElementById("signup-messages") || {}).textContent || "{}");
-  var messages = config || {};
-  var policy = messages.policy || null;
+  var data = JSON.parse((document.getElementById("signup-rules") || {}).textContent || "{}");
+  var messages = data.messages || {};
+  var policy = data.password_policy || null;
+  var described = {};  // input name -> its description: "required", and the "browser" rule
+  (data.fields || []).forEach(function (field) { described[field.name] = field; });
+  if (data.consent) described.consent = data.consent;
 
-  function format(template, n) { return template.replace("%(limit_value)s", n); }
+  function text(code, params) {
+    var words = messages[code] || code;
+    Object.keys(params || {}).forEach(function (name) { words = words.split("%(" + name + ")s").join(params[name]); });
+    return words;
+  }
 
-  // --- Password rules: the same rules, in the same order, as PasswordPolicy.failures ---------------
-  function passwordFailures(password) {
+  // --- Applying a rule -----------------------------------------------------------------------------
+  var compiled = {};
+  function regex(source, flags) {
+    var key = (flags || "") + "/" + source;
+    if (!compiled[key]) compiled[key] = new RegExp(source, flags || "");
+    return compiled[key];
+  }
+  function matches(check, value) { return regex(check.pattern, check.flags).test(value) !== !!check.negate; }
+
+  function strip(rule, value) {
+    if (!rule.strip) return value;
+    return value.replace(regex("^[" + rule.strip + "]+|[" + rule.strip + "]+$", "gu"), "");
+  }
+
+  // Django's URLField: a value without what it takes for a scheme (text before a colon, starting with
+  // a letter, without a slash) gets the assumed one.
+  function assumeScheme(value, scheme) {
+    var given = value.split(":")[0];
+    if (given !== value && /^[a-z][^\/]*$/i.test(given)) return value;
+    return value.slice(0, 2) === "//" ? scheme + ":" + value : scheme + "://" + value;
+  }
+
+  // Python counts characters (code points); JavaScript's length counts UTF-16 units.
+  function characters(value) { return Array.from(value).length; }
+  function utf8Bytes(value) { return new TextEncoder().encode(value).length; }
+
+  // Any script's digits as ASCII ones: Unicode encodes each script's 0-9 together and in order.
+  var DIGIT = /\p{Nd}/u;
+  function asciiDigits(value) {
+    return Array.from(value).map(function (c) {
+      if (!DIGIT.test(c)) return c;
+      var point = c.codePointAt(0), first = point;
+      while (DIGIT.test(String.fromCodePoint(first - 1))) first--;
+      return String((point - first) % 10);
+    }).join("");
+  }
+
+  function compare(value, limit) {
+    var number = asciiDigits(value).replace(/^\+/, "");
+    if (/^-?\d+$/.test(limit)) {
+      var a = BigInt(number), b = BigInt(limit);
+      return a < b ? -1 : a > b ? 1 : 0;
+    }
+    return Number(number) - Number(limit);
+  }
+
+  // The first of the server's date formats the value fits, as {y, m, d}; true for a fit whose day
+  // the page cannot tell (month names, two-digit years); null when none fits.
+  function parseDate(value, formats) {
+    for (var i = 0; i < formats.length; i++) {
+      var found = regex(formats[i].pattern, formats[i].flags).exec(value);
+      if (!found) continue;
+      var g = found.groups || {};
+      if (g.Y === undefined || g.m === undefined || g.d === undefined) return true;
+      var y = Number(asciiDigits(g.Y)), m = Number(asciiDigits(g.m)), d = Number(asciiDigits(g.d.trim()));
+      var days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+      if (y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1]) return { y: y, m: m, d: d };
+    }
+    return null;
+  }
+  function pad(n, width) { return ("000" + n).slice(-width); }
+
+  function passes(check, value, rule) {
+    if (check.pattern !== undefined) return matches(check, value);
+    if (check.min_length !== undefined) return characters(value) >= check.min_length;
+    if (check.max_length !== undefined) return characters(value) <= check.max_length;
+    if (check.max_bytes !== undefined) return utf8Bytes(value) <= check.max_bytes;
+    if (check.min_value !== undefined) return compare(value, check.min_value) >= 0;
+    if (check.max_value !== undefined) return compare(value, check.max_value) <= 0;
+    if (check.choices !== undefined) return check.choices.indexOf(value) !== -1;
+    if (check.dates !== undefined) return parseDate(value, check.dates) !== null;
+    if (check.not_after_today) {
+      var day = parseDate(value, datesOf(rule));
+      if (!day || day === true) return true;
+      // The server's today is at most this far ahead of UTC: never refuse a date it would take.
+      var latest = new Date(Date.now() + 14 * 3600 * 1000).toISOString().slice(0, 10);
+      return pad(day.y, 4) + "-" + pad(day.m, 2) + "-" + pad(day.d, 2) <= latest;
+    }
+    return true;
+  }
+  function datesOf(rule) {
+    var found = rule.checks.filter(function (c) { return c.dates; })[0];
+    return found ? found.dates : [];
+  }
+
+  // Messages of the broken checks: the first failure ends the run, except that "collect" checks (the
+  // server's validators, which all run) each add theirs.
+  function failures(checks, value, rule) {
     var failed = [];
-    if (!policy) return failed;
-    var inner = password.trim();
-    if (password !== inner) failed.push("password_edge_space");
-    if (password.length > policy.maximum_length) failed.push("password_too_long");
-    if (password.length < policy.minimum_length) failed.push("password_too_short");
-    if (policy.require_uppercase && !/[A-Z]/.test(password)) failed.push("password_no_upper");
-    if (policy.require_lowercase && !/[a-z]/.test(password)) failed.push("password_no_lower");
-    if (policy.require_numbers && !/[0-9]/.test(password)) failed.push("password_no_number");
-    if (policy.require_symbols) {
-      var hasSymbol = false;
-      for (var i = 0; i < inner.length; i++) {
-        if (policy.symbols.indexOf(inner[i]) !== -1 || inner[i] === " ") { hasSymbol = true; break; }
+    for (var i = 0; i < checks.length; i++) {
+      var check = checks[i];
+      if (failed.length && !check.collect) break;
+      if (check.password_policy) {
+        failed = failed.concat(passwordFailures(value).map(function (code) { return text(code); }));
+        continue;
       }
-      if (!hasSymbol) failed.push("password_no_symbol");
+      if (!passes(check, value, rule)) {
+        failed.push(text(check.message, check.params));
+        if (!check.collect) break;
+      }
     }
     return failed;
   }
+
+  function passwordFailures(password) {
+    if (!policy) return [];
+    return policy.checks.filter(function (c) { return !passes(c, password); }).map(function (c) { return c.message; });
+  }
   window.signupPasswordFailures = passwordFailures;  // for the browser tests' cross-check
+
+  // Every message the server would show for this value, in its order. `username` is the value of
+  // the username field, for the attributes that are needed only when it is not one of them.
+  function problems(name, raw, username) {
+    var rule = (described[name] || {}).browser;
+    if (!rule) return [];
+    var value = strip(rule, raw);
+    if (!value) {
+      var needed = !!described[name].required;
+      var unless = rule.required_unless_username;
+      if (!needed && unless && username !== undefined && username !== null) needed = !matches(unless, username);
+      return needed ? [text(rule.required)] : [];
+    }
+    if (rule.assume_scheme) value = assumeScheme(value, rule.assume_scheme);
+    return failures(rule.checks, value, rule);
+  }
+  window.signupProblems = problems;  // for the browser tests' cross-check with the server
+
+  // --- The page -----------------------------------------------------------------------------------
+  function valueOf(input) {
+    return input.type === "checkbox" ? (input.checked ? "on" : "") : input.value;
+  }
+
+  // The username's value when it has no problem of its own (the server looks at the other
+  // attributes only then), else null.
+  function validUsername() {
+    var input = form.querySelector("[name=username]");
+    if (!input) return null;
+    var value = strip((described.username || {}).browser || {}, input.value);
+    return value && !problems("username", input.value).length ? value : null;
+  }
 
   function updateChecklist(input) {
     var list = document.getElementById(input.id + "_policy");
@@ -45,34 +176,6 @@
     });
   }
 
-  // --- Field checks on blur, with the server's messages ------------------------------------------
-  var E164 = /^\+[1-9]\d{1,14}$/;
-  var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-  var ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-  function problem(input) {
-    var value = input.type === "checkbox" ? (input.checked ? "on" : "") : input.value.trim();
-    if (!value) return input.required ? messages.required : "";
-    if (input.name === "password") return "";  // the checklist speaks for the password
-    if (input.type === "email" && !EMAIL.test(value)) return messages.invalid_email;
-    if (input.type === "tel" && !E164.test(value.replace(/[\s().-]/g, ""))) {
-      return messages.invalid_phone + " " + messages.phone_hint;
-    }
-    if (input.type === "date" && !ISO_DATE.test(value) && isNaN(Date.parse(value))) return messages.invalid_date;
-    if (input.type === "url" && !/^https?:\/\/\S+\.\S+/.test(value) && !/^\S+\.\S+/.test(value)) {
-      return messages.invalid_url;
-    }
-    if (input.type === "number") {
-      if (!/^[+-]?\d+$/.test(value)) return messages.invalid_number;
-      if (input.min !== "" && Number(value) < Number(input.min)) return format(messages.too_small, input.min);
-      if (input.max !== "" && Number(value) > Number(input.max)) return format(messages.too_large, input.max);
-    }
-    var min = input.getAttribute("minlength"), max = input.getAttribute("maxlength");
-    if (min && value.length < Number(min)) return format(messages.too_short, min);
-    if (max && value.length > Number(max)) return format(messages.too_long, max);
-    return "";
-  }
-
   function describedBy(input, id, on) {
     var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
     ids = ids.filter(function (x) { return x !== id; });
@@ -81,33 +184,33 @@
     else input.removeAttribute("aria-describedby");
   }
 
-  function show(input, text) {
+  // The errors as the server renders them: one paragraph each, numbered, tied to the input.
+  function show(input, errors) {
     var field = input.closest(".field");
     if (!field) return;
     var box = field.querySelector(".field-errors");
-    var id = input.id + "_error1";
     field.querySelectorAll(".field-errors .error").forEach(function (old) {
       describedBy(input, old.id, false);
       old.remove();
     });
-    field.classList.toggle("has-error", !!text);
-    if (text) {
+    field.classList.toggle("has-error", errors.length > 0);
+    errors.forEach(function (error, index) {
       var p = document.createElement("p");
       p.className = "error";
-      p.id = id;
-      p.textContent = text;
+      p.id = input.id + "_error" + (index + 1);
+      p.textContent = error;
       box.appendChild(p);
-      input.setAttribute("aria-invalid", "true");
-      describedBy(input, id, true);
-    } else {
-      input.removeAttribute("aria-invalid");
-    }
+      describedBy(input, p.id, true);
+    });
+    if (errors.length) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
   }
 
   function check(input) {
-    var text = problem(input);
-    show(input, text);
-    return !text;
+    var username = input.name === "username" ? undefined : validUsername();
+    var errors = problems(input.name, valueOf(input), username);
+    show(input, errors);
+    return !errors.length;
   }
 
   function inputs() {
@@ -180,11 +283,7 @@
   form.addEventListener("submit", function (event) {
     if (form.dataset.submitting) { event.preventDefault(); return; }
     var invalid = inputs().filter(function (input) { return !check(input); });
-    if (password && password.value && passwordFailures(password.value).length) {
-      updateChecklist(password);
-      show(password, messages.password_rejected);
-      if (invalid.indexOf(password) === -1) invalid.push(password);
-    }
+    if (password && password.value) updateChecklist(password);
     if (invalid.length) { event.preventDefault(); summarise(invalid); return; }
     form.dataset.submitting = "1";
     if (password) password.type = "password";
