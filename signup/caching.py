@@ -75,11 +75,11 @@ def kept(key: Hashable, build: Callable[[], T]) -> T:
 
 def form_spec(portal: Portal, language: str = "") -> schema.FormSpec:
     """The portal's form in `language` (the active one by default), from its stored snapshot and the
-    operator's overrides; no AWS call, and built once for the same inputs."""
+    operator's overrides; no AWS call, built once per portal change (a change to its overrides,
+    translations or validation-data fields is one too: models.py) and language."""
     language = language or get_language() or settings.LANGUAGE_CODE
-    overrides, validation, consent = portal.form_inputs(language)
-    key = ("spec", portal.pk, portal.synced_at, language, overrides, validation, consent)
-    return kept(key, lambda: schema.form_spec(portal.snapshot, overrides, validation, consent))
+    key = ("spec", portal.pk, portal.synced_at, portal.updated_at, language)
+    return kept(key, lambda: schema.form_spec(portal.snapshot, *portal.form_inputs(language)))
 
 
 def form_class(spec: schema.FormSpec) -> type[SignupForm]:

@@ -630,3 +630,18 @@ class StuckUser(SignupAttempt):
         proxy = True
         verbose_name = _("stuck user")
         verbose_name_plural = _("stuck users")
+
+
+def _portal_changed(sender: type[models.Model], instance: Any, **_: Any) -> None:
+    """A portal's overrides, translations and validation-data fields are part of its form: changing one
+    is a change of the portal (updated_at), which every process's kept form keys on (caching.py)."""
+    Portal.objects.filter(pk=instance.portal_id).update(updated_at=timezone.now())
+
+
+for _child in (FieldOverride, FieldTranslation, ValidationDataField):
+    models.signals.post_save.connect(
+        _portal_changed, sender=_child, dispatch_uid=f"signup.portal_changed.{_child.__name__}.save"
+    )
+    models.signals.post_delete.connect(
+        _portal_changed, sender=_child, dispatch_uid=f"signup.portal_changed.{_child.__name__}.delete"
+    )

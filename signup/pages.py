@@ -278,13 +278,14 @@ SLOTS = {
 
 
 def empty_form_page(request: HttpRequest, portal: Portal, spec: FormSpec, embed: Embed | None = None) -> HttpResponse:
-    """A first visit's page (no values, no errors): rendered once per portal as last changed, spec,
-    language and, in a frame, theme, with stand-ins for what each visit fills in (the CSRF token, or in
-    a frame the frame's id, its parent and the single-use embed token; the form token; the confirm
-    link). The same page render_form_page gives, for a fraction of its CPU: docs/performance.md has the
-    figures (0.39 -> 0.81 x the trivial view for the framed page) that keep this over a plain render."""
+    """A first visit's page (no values, no errors): rendered once per portal change, language and, in
+    a frame, theme, with stand-ins for what each visit fills in (the CSRF token, or in a frame the
+    frame's id, its parent and the single-use embed token; the form token; the confirm link). The same
+    page render_form_page gives, for a fraction of its CPU: docs/performance.md has the figures (0.39 ->
+    0.81 x the trivial view for the framed page) that keep this over a plain render."""
     _allow_advanced_security(request, portal)
-    key = ("empty_page", portal.pk, portal.updated_at, spec, get_language() or "", embed.theme if embed else None)
+    language = get_language() or ""
+    key = ("empty_page", portal.pk, portal.synced_at, portal.updated_at, language, embed.theme if embed else None)
     page = kept(key, lambda: _render_empty_page(portal, spec, embed))
     if embed is None:
         page = page.replace(SLOTS["csrf_token"], escape(get_token(request)))  # get_token also sets the cookie

@@ -7,6 +7,7 @@ docs/cognito.md §3 (username models, password policy), §4 (the schema) and §4
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -302,6 +303,16 @@ class FormSpec:
     # Of those, the ones the pool requires: with both email and phone as username, the one not typed.
     required_copies: tuple[str, ...] = field(default=())
     consent: ConsentSpec | None = None
+
+    def __hash__(self) -> int:
+        # Kept values are keyed by their spec (caching.py); hashing every field's lazy texts on each
+        # look-up would cost more than the look-up saves, so a spec hashes once.
+        try:
+            return self.__dict__["_hash"]
+        except KeyError:
+            value = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+            object.__setattr__(self, "_hash", value)
+            return value
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)

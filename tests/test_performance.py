@@ -70,6 +70,25 @@ def test_a_change_made_by_another_process_shows_when_the_copy_expires(client, se
     assert "Sign-up is closed" in client.get("/signup/acme/").content.decode()
 
 
+def test_an_override_changed_by_another_process_shows_when_the_copy_expires(client, settings, monkeypatch):
+    from django.utils import timezone
+
+    settings.SIGNUP_PORTAL_CACHE_SECONDS = 5
+    portal = make_portal()
+    before = Portal.objects.get().updated_at
+    FieldOverride.objects.create(portal=portal, attribute="given_name", label="Forename")
+    assert Portal.objects.get().updated_at > before  # an override's change is the portal's change
+    clock = [1000.0]
+    monkeypatch.setattr(caching.time, "monotonic", lambda: clock[0])
+    assert "Forename" in client.get("/signup/acme/").content.decode()
+    # Another process saves a new label: no signal here, only what its save wrote to the database.
+    FieldOverride.objects.filter(portal=portal).update(label="Given name (as on your passport)")
+    Portal.objects.filter(pk=portal.pk).update(updated_at=timezone.now())
+    assert "Forename" in client.get("/signup/acme/").content.decode()  # this process's copy, for now
+    clock[0] += 5.1
+    assert "as on your passport" in client.get("/signup/acme/").content.decode()
+
+
 def test_unknown_slugs_are_not_kept(client):
     for number in range(20):
         assert client.get(f"/signup/nope-{number}/").status_code == 404
