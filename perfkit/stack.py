@@ -83,12 +83,19 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    offset: int = 0  # where this run's lines start in a log that an earlier run of the same name began
 
-    def tail(self, lines: int = 30) -> str:
+    def output(self) -> str:
+        """What this run wrote to its log (not an earlier run's lines above it)."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            with self.log.open("rb") as log:
+                log.seek(self.offset)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
 
     def stop(self, grace: float) -> None:
         """SIGTERM to the process group we created for it, SIGKILL after `grace` seconds."""
@@ -443,18 +450,21 @@ def spawn(workdir: Path, name: str, argv: list[str], env: dict[str, str], *, app
     """Start `argv` in the repository as the leader of a new process group (Process.stop ends the group), its
     output in <workdir>/<name>.log: appended to an earlier run's if `append`, else replacing it."""
     log = workdir / f"{name}.log"
+    offset = log.stat().st_size if append and log.exists() else 0
     with log.open("ab" if append else "wb") as output:
         popen = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Process(name, popen, log)
+    return Process(name, popen, log, offset)
 
 
 def wait_for_log(process: Process, pattern: re.Pattern[str], seconds: float) -> re.Match[str]:
-    """The first match of `pattern` in the process's log; StackError if it exits or `seconds` pass first."""
+    """The first match of `pattern` in what this run of the process logged (a name started again, the
+    portal once per backend, appends to one log: the earlier run's port is not this one's); StackError if
+    it exits or `seconds` pass first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        found = pattern.search(process.log.read_text(errors="replace"))
+        found = pattern.search(process.output())
         if found:
             return found
         if process.popen.poll() is not None:

@@ -141,3 +141,22 @@ def test_the_open_loop_counts_the_wait_of_requests_the_server_falls_behind_on():
     assert result.statuses[302] == 30
     ordered = result.latencies_ms
     assert ordered[-1] > ordered[0] + 200  # the last was due at 0.29 s and answered after about 0.6 s
+
+
+def test_a_process_started_again_under_its_name_reads_only_its_own_log(tmp_path):
+    """The portal is started once per backend under one name: the second run must find its own port,
+    not the first run's (its log is appended to the first's)."""
+    import re
+    import sys
+
+    from perfkit.stack import spawn, wait_for_log
+
+    listening = re.compile(r"Listening at: (\d+)")
+    ports = []
+    for port in (1111, 2222):
+        process = spawn(tmp_path, "portal", [sys.executable, "-c", f"print('Listening at: {port}')"], {}, append=True)
+        process.popen.wait(10)
+        ports.append(int(wait_for_log(process, listening, 5).group(1)))
+        assert str(port) in process.tail() and ("1111" in process.tail()) == (port == 1111)
+    assert ports == [1111, 2222]
+    assert (tmp_path / "portal.log").read_text().count("Listening at") == 2  # both runs' lines are kept
