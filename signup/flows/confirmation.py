@@ -20,25 +20,12 @@ from .requests import StepRequest
 # processes like every other limit (settings: resend_per_username, confirm_per_username).
 
 
-def steps_unavailable(portal: Portal) -> Outcome | None:
-    """A closed or never-synced portal takes no step; a pool that only admins may sign users up to
-    still confirms the users they created."""
-    reason = portal.confirmation_unavailable_reason
-    if reason:
-        return Outcome(Result.UNAVAILABLE, general_error="not_available", error_message=reason)
-    return None
-
-
 @polite("signup.confirm")
 def signup_confirm(*, portal: Portal, request: StepRequest) -> Outcome:
     """ConfirmSignUp with the visitor's code; the attempt records the confirmation."""
-    unavailable = steps_unavailable(portal)
-    if unavailable:
-        return unavailable
-    attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
-    limited = _over_limit(portal, request, "confirm_per_username", attempt, "too_many_attempts")
-    if limited:
-        return limited
+    attempt, refused = _ready(portal, request, "confirm_per_username", "too_many_attempts")
+    if refused:
+        return refused
     hand_back_connection()
     try:
         cognito.confirm_sign_up(
@@ -63,13 +50,9 @@ def signup_confirm(*, portal: Portal, request: StepRequest) -> Outcome:
 @polite("signup.resend")
 def signup_resend(*, portal: Portal, request: StepRequest) -> Outcome:
     """ResendConfirmationCode, within the hourly allowance; the attempt records where the code went."""
-    unavailable = steps_unavailable(portal)
-    if unavailable:
-        return unavailable
-    attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
-    limited = _over_limit(portal, request, "resend_per_username", attempt, "resend_limit")
-    if limited:
-        return limited
+    attempt, refused = _ready(portal, request, "resend_per_username", "resend_limit")
+    if refused:
+        return refused
     hand_back_connection()
     try:
         result = cognito.resend_confirmation_code(
@@ -91,16 +74,23 @@ def signup_resend(*, portal: Portal, request: StepRequest) -> Outcome:
     return Outcome(Result.OK, attempt, next_step=NextStep.CONFIRM, code_delivery=result.code_delivery)
 
 
-def _over_limit(
-    portal: Portal, request: StepRequest, name: str, attempt: SignupAttempt | None, code: str
-) -> Outcome | None:
-    """Counts this step for the username; past the limit, when the visitor may try again."""
-    limit = portal.rate_limit(name)
-    if abuse.hit(name, f"{portal.pk}:{portal.username_key(request.username)}", limit):
-        return None
+def _ready(
+    portal: Portal, request: StepRequest, limit_name: str, limit_code: str
+) -> tuple[SignupAttempt | None, Outcome | None]:
+    """What both steps check before calling Cognito: the portal takes steps (a pool where only
+    administrators sign users up still confirms the users they created), and this username is within
+    its hourly allowance (counted here). Then the attempt the step belongs to: the visitor's link's, or
+    the username's latest."""
+    attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
+    reason = portal.confirmation_unavailable_reason
+    if reason:
+        return attempt, Outcome(Result.UNAVAILABLE, general_error="not_available", error_message=reason)
+    limit = portal.rate_limit(limit_name)
+    if abuse.hit(limit_name, f"{portal.pk}:{portal.username_key(request.username)}", limit):
+        return attempt, None
     when = abuse.window_end(limit)
-    explanation = _wait(when) if code == "resend_limit" else ""
-    return Outcome(Result.LIMITED, attempt, general_error=code, explanation=explanation, retry_at=when)
+    explanation = _wait(when) if limit_code == "resend_limit" else ""
+    return attempt, Outcome(Result.LIMITED, attempt, general_error=limit_code, explanation=explanation, retry_at=when)
 
 
 def _about_the_visitor(portal: Portal, request: StepRequest) -> dict[str, Any]:
