@@ -50,3 +50,17 @@ def test_the_write_costs_are_measured_on_this_runs_backend():
     assert f"== {BACKEND} ==" in completed.stdout
     for row in ("1. pending attempt (INSERT)", "2. its event (INSERT)", "3. its outcome (UPDATE)", "first warm_thread"):
         assert row in completed.stdout, row
+
+
+def test_the_call_census_counts_a_form_view_and_a_sign_up():
+    import re
+
+    completed = run_script("bench/calls.py", "--views", "5", "--signups", "5")
+    counts = {
+        label: int(number.replace(",", ""))
+        for label, number in re.findall(
+            r"^(form page|framed form page|sign-up POST): ([\d,]+) function calls", completed.stdout, re.M
+        )
+    }
+    assert set(counts) == {"form page", "framed form page", "sign-up POST"}, completed.stdout
+    assert counts["sign-up POST"] > counts["form page"] > 0  # a sign-up validates, writes and calls Cognito
