@@ -362,8 +362,8 @@ def test_the_form_can_be_filled_and_sent_with_the_keyboard_alone(page, live_serv
 def server_errors(slug, data, language="en"):
     """What the server's form says about each field of `data`, in `language`."""
     from django.utils import translation
-    from signup.flows import portal_form_spec
 
+    from signup.flows import portal_form_spec
     from signup.forms import signup_form_class
 
     with translation.override(language):
@@ -524,9 +524,8 @@ def page_and_server(page, live_server, slug, cases, language="en"):
 def test_the_page_words_every_error_as_the_server_does(page, live_server):
     """For each field of every registry type, on every username model: the page's checks give exactly
     the server's messages, in the server's order (in German too, whose date formats differ)."""
-    from signup.flows import portal_form_spec
-
     from signup.fields import field_type
+    from signup.flows import portal_form_spec
 
     for slug in cross_check_portals():
         for language in ("en", "de") if slug == "acme" else ("en",):
@@ -552,8 +551,8 @@ def test_the_page_never_refuses_what_the_server_takes(page, live_server, slug):
     Where the page cannot be sure (a phone number's validity, an IPv6 host) it leaves it to the server."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
-    from signup.flows import portal_form_spec
 
+    from signup.flows import portal_form_spec
     from tests import strategies as hs
 
     cross_check_portals()

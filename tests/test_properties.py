@@ -3,7 +3,7 @@
 Cognito is replaced at its single seam (signup.cognito.sign_up / confirm_sign_up / resend_confirmation_code)
 by a fake that checks every outgoing request against Cognito's rules, written here independently of the
 code under test (docs/cognito.md §2.2, §3, §4, §5). The fake records what it would refuse
-instead of raising, because the services deliberately swallow unexpected exceptions.
+instead of raising, because the use cases deliberately swallow unexpected exceptions.
 """
 
 from __future__ import annotations
