@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.forms",
     "signup",
+    "ninja",  # the API docs page's own Swagger UI files (static/ninja), so no CDN
 ]
 
 MIDDLEWARE = [

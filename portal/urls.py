@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from signup import health
+from signup.api import api
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -10,5 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("signup/", include("signup.urls")),
     path("embed/", include("signup.embed_urls")),
+    path("api/", api.urls),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

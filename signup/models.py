@@ -436,6 +436,7 @@ class SignupAttempt(models.Model):
         WEB = "web", _("web page")
         EMBED = "embed", _("embedded form")
         CLI = "cli", _("command line")
+        API = "api", _("API")
 
     reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     portal = models.ForeignKey(Portal, on_delete=models.PROTECT, related_name="attempts")

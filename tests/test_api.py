@@ -1,0 +1,322 @@
+"""The JSON API channel, over Django's test client: Cognito stubbed at the botocore seam for the error
+paths, and the local Cognito (the emulator) for the whole way through."""
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from signup.models import SignupAttempt
+from tests.factories import make_portal
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/portals"
+GOOD = {"username": "alice", "password": "Str0ng!Passw0rd", "attributes": {"email": "alice@example.com"}}
+DELIVERY = {"Destination": "a***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+
+
+@pytest.fixture
+def api():
+    # A browser's CSRF checks on: the API must not need a token (it reads and sets no cookies).
+    return Client(enforce_csrf_checks=True)
+
+
+def post(client, path, body, **headers):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(path, data, content_type=headers.pop("content_type", "application/json"), headers=headers)
+
+
+def signed_up(stub, **answer):
+    stub.add_response(
+        "sign_up", {"UserConfirmed": False, "UserSub": "sub-1", "CodeDeliveryDetails": DELIVERY, **answer}
+    )
+
+
+def cognito_error(stub, operation, code, text="refused", status=400):
+    stub.add_client_error(operation, service_error_code=code, service_message=text, http_status_code=status)
+
+
+def assert_problem(response, status, code=None):
+    assert response.status_code == status, response.content.decode()[:2000]
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"] == "about:blank"
+    if code:
+        assert body["code"] == code, body
+    return body
+
+
+# --- Sign-up ---------------------------------------------------------------------------------------------
+
+
+def test_a_sign_up_is_created_recorded_as_api_and_sets_no_cookie(api, stub):
+    make_portal()
+    signed_up(stub)
+    response = post(api, f"{BASE}/acme/signups", GOOD)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["next_step"] == "confirm"
+    assert body["code_delivery"] == {"destination": "a***@e***", "medium": "EMAIL", "attribute": "email"}
+    attempt = SignupAttempt.objects.get()
+    assert str(attempt.reference) == body["reference"]
+    assert attempt.channel == SignupAttempt.Channel.API and attempt.status == "succeeded"
+    assert not response.cookies
+
+
+def test_a_field_error_is_a_400_keyed_by_attribute_name_and_never_reaches_cognito(api, stub):
+    make_portal()
+    response = post(
+        api,
+        f"{BASE}/acme/signups",
+        {**GOOD, "attributes": {"email": "not-an-email", "custom:employees": "many", "custom:nope": "x"}},
+    )
+    body = assert_problem(response, 400)
+    assert body["errors"]["email"] == [{"code": "invalid", "message": "Enter a valid email address."}]
+    assert body["errors"]["custom:employees"][0]["message"] == "Enter a whole number."
+    assert body["errors"]["custom:nope"][0]["code"] == "not_on_form"
+    assert set(body["errors"]) == {"email", "custom:employees", "custom:nope"}
+    assert all(e["message"] for found in body["errors"].values() for e in found)
+    assert SignupAttempt.objects.get().status == "invalid"  # recorded; the stub has no answer: not called
+
+
+def test_a_password_breaking_the_policy_is_listed_rule_by_rule(api, stub):
+    make_portal()
+    body = assert_problem(post(api, f"{BASE}/acme/signups", {**GOOD, "password": "short"}), 400)
+    assert {"password_too_short", "password_no_upper"} <= {e["code"] for e in body["errors"]["password"]}
+
+
+def test_a_taken_username_is_a_409(api, stub):
+    make_portal()
+    cognito_error(stub, "sign_up", "UsernameExistsException", "User already exists")
+    body = assert_problem(post(api, f"{BASE}/acme/signups", GOOD), 409, "username_taken")
+    assert body["errors"]["username"][0]["code"] == "username_taken"
+
+
+def test_a_portal_hiding_existing_accounts_answers_a_taken_username_like_a_new_one(api, stub):
+    make_portal(hide_existing_accounts=True)
+    signed_up(stub)
+    new = post(api, f"{BASE}/acme/signups", GOOD)
+    cognito_error(stub, "sign_up", "UsernameExistsException", "User already exists")
+    taken = post(api, f"{BASE}/acme/signups", {**GOOD, "username": "bob"})
+    assert new.status_code == taken.status_code == 201
+    shape = {k: v for k, v in new.json().items() if k != "reference"}
+    assert shape == {k: v for k, v in taken.json().items() if k != "reference"}
+    assert shape["code_delivery"] is None
+
+
+def test_cognito_unreachable_is_a_503_with_retry_after(api, stub):
+    make_portal()
+    cognito_error(stub, "sign_up", "InternalErrorException", "boom", status=500)
+    response = post(api, f"{BASE}/acme/signups", GOOD)
+    assert response.status_code in (202, 503)  # a 500 from Cognito may have created the user
+    if response.status_code == 503:
+        assert int(response["Retry-After"]) >= 1
+
+
+def test_a_lost_answer_is_a_202_to_be_settled_later(api, stub, monkeypatch):
+    from signup import cognito
+
+    make_portal()
+
+    def lost(*args, **kwargs):
+        raise cognito.CognitoNoAnswer("read timeout", code="ReadTimeout")
+
+    monkeypatch.setattr(cognito, "sign_up", lost)
+    response = post(api, f"{BASE}/acme/signups", GOOD)
+    assert response.status_code == 202
+    assert response.json()["next_step"] == "confirm"
+    assert SignupAttempt.objects.get().status == "unknown"
+
+
+def test_an_unreachable_cognito_is_a_503(api, stub, monkeypatch):
+    from signup import cognito
+
+    make_portal()
+
+    def unreachable(*args, **kwargs):
+        raise cognito.CognitoUnreachable("connect failed", code="EndpointConnectionError")
+
+    monkeypatch.setattr(cognito, "sign_up", unreachable)
+    response = post(api, f"{BASE}/acme/signups", GOOD)
+    assert_problem(response, 503, "try_again")
+    assert int(response["Retry-After"]) >= 1
+
+
+def test_a_closed_portal_is_a_503_and_nothing_is_recorded(api):
+    make_portal(is_open=False)
+    assert_problem(post(api, f"{BASE}/acme/signups", GOOD), 503, "not_available")
+    assert not SignupAttempt.objects.exists()
+
+
+# --- Confirmation and a new code ------------------------------------------------------------------------
+
+
+def test_confirm_and_resend_answer_200_and_a_wrong_code_is_a_400_on_code(api, stub):
+    make_portal()
+    stub.add_response("confirm_sign_up", {})
+    ok = post(api, f"{BASE}/acme/confirmations", {"username": "alice", "code": "123456"})
+    assert ok.status_code == 200 and ok.json()["next_step"] == "done"
+    cognito_error(stub, "confirm_sign_up", "CodeMismatchException", "Invalid code")
+    body = assert_problem(post(api, f"{BASE}/acme/confirmations", {"username": "alice", "code": "1"}), 400)
+    assert body["code"] == "code_mismatch" and body["errors"]["code"][0]["code"] == "code_mismatch"
+    stub.add_response("resend_confirmation_code", {"CodeDeliveryDetails": DELIVERY})
+    resent = post(api, f"{BASE}/acme/code-resends", {"username": "alice"})
+    assert resent.status_code == 200 and resent.json()["code_delivery"]["destination"] == "a***@e***"
+
+
+def test_too_many_codes_is_a_429_with_retry_after(api, stub, settings):
+    make_portal()
+    settings.SIGNUP_RATE_LIMITS = {**settings.SIGNUP_RATE_LIMITS, "resend_per_username": "1/3600"}
+    stub.add_response("resend_confirmation_code", {"CodeDeliveryDetails": DELIVERY})
+    assert post(api, f"{BASE}/acme/code-resends", {"username": "alice"}).status_code == 200
+    response = post(api, f"{BASE}/acme/code-resends", {"username": "alice"})
+    assert_problem(response, 429, "resend_limit")
+    assert 1 <= int(response["Retry-After"]) <= 3600
+
+
+def test_a_missing_username_is_a_400_on_username(api):
+    make_portal()
+    body = assert_problem(post(api, f"{BASE}/acme/confirmations", {"code": "123456"}), 400, "api_invalid")
+    assert body["errors"]["username"][0]["code"] == "required"
+
+
+# --- What the API refuses before anything runs -------------------------------------------------------------
+
+
+def test_an_unknown_portal_is_a_404_problem(api):
+    assert_problem(api.get(f"{BASE}/nope/form"), 404, "api_no_portal")
+    assert_problem(post(api, f"{BASE}/nope/signups", GOOD), 404, "api_no_portal")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('"alice"', "application/json", 400),
+        (b"\xff\xfe\x00", "application/json", 400),
+        ("username=alice", "application/x-www-form-urlencoded", 415),
+        ("{}", "text/plain", 415),
+        (json.dumps({**GOOD, "username": 7}), "application/json", 400),
+        (json.dumps({**GOOD, "attributes": {"email": ["a"]}}), "application/json", 400),
+        (json.dumps({**GOOD, "attributes": "email"}), "application/json", 400),
+        (json.dumps({**GOOD, "surprise": True}), "application/json", 400),
+        (json.dumps({**GOOD, "username": "a" * 5000}), "application/json", 400),
+        (json.dumps({**GOOD, "consent": "yes"}), "application/json", 400),
+        (json.dumps({**GOOD, "password": "x" * 70_000}), "application/json", 413),
+    ],
+)
+def test_garbage_is_a_problem_never_a_500(api, body, content_type, status):
+    make_portal()
+    response = post(api, f"{BASE}/acme/signups", body, content_type=content_type)
+    assert_problem(response, status)
+    assert not SignupAttempt.objects.exists()
+
+
+def test_a_body_beyond_djangos_own_limit_is_a_413(api, settings):
+    make_portal()
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
+    response = post(api, f"{BASE}/acme/confirmations", {"username": "alice", "code": "123456"})
+    assert_problem(response, 413, "api_body_too_large")
+
+
+def test_a_wrong_type_is_reported_on_its_attribute(api):
+    make_portal()
+    body = assert_problem(post(api, f"{BASE}/acme/signups", {**GOOD, "attributes": {"email": 5}}), 400)
+    assert body["errors"]["email"][0]["code"] == "api_wrong_type"
+
+
+# --- Languages ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "word"), [("es", "correo"), ("de", "E-Mail")])
+def test_messages_follow_accept_language(api, language, word):
+    make_portal()
+    response = post(
+        api, f"{BASE}/acme/signups", {**GOOD, "attributes": {"email": "nope"}}, accept_language=f"{language},en;q=0.5"
+    )
+    body = assert_problem(response, 400)
+    assert word in body["errors"]["email"][0]["message"], body
+    form = api.get(f"{BASE}/acme/form", headers={"accept-language": language}).json()
+    assert form["language"] == language
+
+
+# --- Idempotency ----------------------------------------------------------------------------------------------
+
+
+def test_the_same_key_and_body_answers_the_first_answer_with_one_sign_up(api, stub):
+    make_portal()
+    signed_up(stub)  # one answer only: a second SignUp would find the stub empty
+    first = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1")
+    again = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
+    assert SignupAttempt.objects.count() == 1
+
+
+def test_a_key_the_cache_forgot_still_makes_no_second_sign_up(api, stub):
+    make_portal()
+    signed_up(stub)
+    first = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1")
+    cache.clear()  # evicted, or another process without a shared cache
+    again = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1")
+    assert again.status_code == 201 and again.json()["reference"] == first.json()["reference"]
+
+
+def test_the_same_key_with_another_body_is_a_422(api, stub):
+    make_portal()
+    signed_up(stub)
+    assert post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1").status_code == 201
+    other = post(api, f"{BASE}/acme/signups", {**GOOD, "username": "bob"}, idempotency_key="k-1")
+    assert_problem(other, 422, "api_key_reused")
+
+
+def test_keys_belong_to_one_operation(api, stub):
+    make_portal()
+    stub.add_response("confirm_sign_up", {})
+    stub.add_response("resend_confirmation_code", {"CodeDeliveryDetails": DELIVERY})
+    assert (
+        post(api, f"{BASE}/acme/confirmations", {"username": "a", "code": "1"}, idempotency_key="k").status_code == 200
+    )
+    assert post(api, f"{BASE}/acme/code-resends", {"username": "a"}, idempotency_key="k").status_code == 200
+
+
+# --- The document and the docs page -----------------------------------------------------------------------------
+
+
+def test_the_openapi_document_is_valid_and_describes_every_answer(api):
+    from openapi_spec_validator import validate
+
+    document = api.get("/api/openapi.json").json()
+    validate(document)
+    operations = document["paths"]
+    signups = operations["/api/v1/portals/{slug}/signups"]["post"]
+    assert {"201", "202", "400", "404", "409", "413", "415", "422", "429", "503"} <= set(signups["responses"])
+    assert "application/problem+json" in signups["responses"]["400"]["content"]
+    assert "Retry-After" in signups["responses"]["429"]["headers"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in signups["parameters"])
+    for path in ("/form", "/signups", "/confirmations", "/code-resends"):
+        assert f"/api/v1/portals/{{slug}}{path}" in operations
+
+
+def test_the_docs_page_loads_only_our_own_files_under_the_policy(api):
+    import re
+
+    response = api.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith("/static/") for s in sources), sources
+    assert "<script>" not in page.replace(" ", "")  # no inline script for the policy to block
+    assert '"validatorUrl": null' in page
+
+
+def test_the_form_describes_fields_policy_and_languages(api):
+    make_portal()
+    form = api.get(f"{BASE}/acme/form").json()
+    assert form["available"] is True and form["languages"] == ["en", "es", "de"]
+    assert {f["attribute"] for f in form["fields"]} >= {"email", "custom:company"}
+    assert form["password_policy"]["minimum_length"] == 10
