@@ -36,6 +36,9 @@ from .visitors import client_ip, client_metadata_for
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024  # a sign-up is a few hundred bytes; Cognito takes at most 2048 per value
 IDEMPOTENCY_SECONDS = 24 * 3600
+# A first request still running holds its key this long at most: a process that died mid-request does
+# not lock the key for a day. A sign-up's own wait for Cognito is bounded well within it.
+IDEMPOTENCY_PENDING_SECONDS = 60
 MAX_IDEMPOTENCY_KEY = 255
 NON_FIELD = "__all__"
 
@@ -172,9 +175,12 @@ def _invalid_body(request: HttpRequest, error: ValidationError) -> HttpResponse:
         if location and location[0] in ("attributes", "validation_data", "client_metadata") and len(location) > 1:
             location = location[1:]
         name = location[0] if location else NON_FIELD
-        code = {"missing": "required", "string_too_long": "too_long", "string_too_short": "required"}.get(
-            found.get("type", ""), "api_wrong_type"
-        )
+        code = {
+            "missing": "required",
+            "string_too_long": "too_long",
+            "string_too_short": "required",
+            "extra_forbidden": "not_on_form",
+        }.get(found.get("type", ""), "api_wrong_type")
         text = message(code) % {"limit_value": (found.get("ctx") or {}).get("max_length", "")}
         errors.setdefault(name, []).append(Problem(code, text))
     return problem(400, "api_invalid", errors=errors)
@@ -474,7 +480,8 @@ def _render(
         Result.FAILED: 503,
         Result.UNAVAILABLE: 503,
     }[outcome.result]
-    code = outcome.general_error or _first_code(outcome) or "invalid"
+    # A form's refusal names its fields in `errors`; Cognito's refusal (a wrong code) has one cause.
+    code = outcome.general_error or (_first_code(outcome) if outcome.result is not Result.INVALID else "") or "invalid"
     return problem(
         status,
         code,
@@ -534,7 +541,7 @@ def _idempotent(
     digest = hashlib.sha256(f"{portal.pk}\0{operation}\0{key}".encode()).hexdigest()
     body = hashlib.sha256(json.dumps(payload.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     cache_key = f"signup:api:idempotency:{digest}"
-    if not cache.add(cache_key, {"body": body, "answer": None}, IDEMPOTENCY_SECONDS):
+    if not cache.add(cache_key, {"body": body, "answer": None}, IDEMPOTENCY_PENDING_SECONDS):
         kept = cache.get(cache_key)
         if kept is not None:
             if kept["body"] != body:

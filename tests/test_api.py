@@ -4,11 +4,16 @@ paths, and the local Cognito (the emulator) for the whole way through."""
 import json
 
 import pytest
+import requests
 from django.core.cache import cache
 from django.test import Client
 
+from signup.emulator.demo import emulator_client
 from signup.models import SignupAttempt
 from tests.factories import make_portal
+
+# The demo portal with an invite code (validation data), and the emulator's outbox: as the pages' tests use.
+from tests.test_end_to_end import outbox, portal  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +77,7 @@ def test_a_field_error_is_a_400_keyed_by_attribute_name_and_never_reaches_cognit
         f"{BASE}/acme/signups",
         {**GOOD, "attributes": {"email": "not-an-email", "custom:employees": "many", "custom:nope": "x"}},
     )
-    body = assert_problem(response, 400)
+    body = assert_problem(response, 400, "invalid")
     assert body["errors"]["email"] == [{"code": "invalid", "message": "Enter a valid email address."}]
     assert body["errors"]["custom:employees"][0]["message"] == "Enter a whole number."
     assert body["errors"]["custom:nope"][0]["code"] == "not_on_form"
@@ -191,6 +196,10 @@ def test_an_unknown_portal_is_a_404_problem(api):
         (json.dumps({**GOOD, "attributes": {"email": ["a"]}}), "application/json", 400),
         (json.dumps({**GOOD, "attributes": "email"}), "application/json", 400),
         (json.dumps({**GOOD, "surprise": True}), "application/json", 400),
+        ("{}", "application/json", 400),
+        ("", "application/json", 400),
+        (json.dumps({**GOOD, "attributes": {"email": None}}), "application/json", 400),
+        (json.dumps({**GOOD, "client_metadata": {"a": 1}}), "application/json", 400),
         (json.dumps({**GOOD, "username": "a" * 5000}), "application/json", 400),
         (json.dumps({**GOOD, "consent": "yes"}), "application/json", 400),
         (json.dumps({**GOOD, "password": "x" * 70_000}), "application/json", 413),
@@ -308,3 +317,69 @@ def test_the_form_describes_fields_policy_and_languages(api):
     assert form["available"] is True and form["languages"] == ["en", "es", "de"]
     assert {f["attribute"] for f in form["fields"]} >= {"email", "custom:company"}
     assert form["password_policy"]["minimum_length"] == 10
+
+
+# --- The whole way through, against the local Cognito ------------------------------------------------------------
+
+PERSON = {
+    "username": "alice",
+    "password": "Str0ng!Passw0rd",
+    "attributes": {
+        "email": "alice@example.com",
+        "given_name": "Alice",
+        "family_name": "Liddell",
+        "custom:company": "Wonderland Ltd",
+        "custom:employees": "42",
+    },
+    "validation_data": {"invite_code": "WELCOME"},
+}
+
+
+def sign_ups_sent(emulator):
+    sent = requests.get(f"{emulator}/_requests", timeout=5).json()
+    return [r for r in sent if r["target"].rpartition(".")[2] == "SignUp"]
+
+
+@pytest.mark.usefixtures("portal")
+def test_sign_up_resend_and_confirm_through_the_api(api, emulator, demo_pool):
+    created = post(api, f"{BASE}/demo/signups", PERSON, idempotency_key="first-try")
+    assert created.status_code == 201, created.content
+    assert created.json()["next_step"] == "confirm"
+    assert created.json()["code_delivery"]["medium"] == "EMAIL"
+    # A retry with the same key (the client never saw the answer) is answered, not sent again.
+    again = post(api, f"{BASE}/demo/signups", PERSON, idempotency_key="first-try")
+    assert again.json() == created.json()
+    assert len(sign_ups_sent(emulator)) == 1
+
+    resent = post(api, f"{BASE}/demo/code-resends", {"username": "alice"})
+    assert resent.status_code == 200 and resent.json()["code_delivery"]["medium"] == "EMAIL"
+    code = outbox(emulator, "alice")[-1]["code"]
+    wrong = post(api, f"{BASE}/demo/confirmations", {"username": "alice", "code": "000000"})
+    assert_problem(wrong, 400, "code_mismatch")
+    done = post(api, f"{BASE}/demo/confirmations", {"username": "alice", "code": code})
+    assert done.status_code == 200 and done.json()["next_step"] == "done"
+
+    user = emulator_client(emulator).admin_get_user(UserPoolId=demo_pool["user_pool_id"], Username="alice")
+    assert user["UserStatus"] == "CONFIRMED"
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    attributes.pop("sub")
+    attributes.pop("email_verified", None)  # Cognito's own, set by confirming
+    # Exactly what was sent; a boolean on the form is a checkbox, so one not given is "false" as on the page.
+    assert attributes == {**PERSON["attributes"], "custom:newsletter": "false"}
+    attempt = SignupAttempt.objects.get()
+    assert attempt.channel == "api" and attempt.confirmed_at is not None and attempt.resend_count == 1
+    assert sign_ups_sent(emulator)[0]["body"]["ValidationData"] == [{"Name": "invite_code", "Value": "WELCOME"}]
+
+
+@pytest.mark.usefixtures("portal")
+def test_a_field_error_never_reaches_the_local_cognito(api, emulator):
+    response = post(api, f"{BASE}/demo/signups", {**PERSON, "attributes": {**PERSON["attributes"], "email": "x"}})
+    assert assert_problem(response, 400)["errors"]["email"]
+    assert sign_ups_sent(emulator) == []
+
+
+@pytest.mark.usefixtures("portal")
+def test_a_taken_username_is_a_409_from_the_local_cognito(api):
+    assert post(api, f"{BASE}/demo/signups", PERSON).status_code == 201
+    body = assert_problem(post(api, f"{BASE}/demo/signups", {**PERSON, "username": "ALICE"}), 409, "username_taken")
+    assert list(body["errors"]) == ["username"]
