@@ -82,7 +82,7 @@ def problem(
         "status": status,
         "code": code,
         "detail": detail or message(code),
-        **extra,
+        **{name: value for name, value in extra.items() if value is not None},
     }
     if errors:
         body["errors"] = {

@@ -143,6 +143,18 @@ def test_a_closed_portal_is_a_503_and_nothing_is_recorded(api):
     assert not SignupAttempt.objects.exists()
 
 
+@pytest.mark.parametrize("limit", ["signup_per_ip", "signup_per_portal"])
+def test_too_many_sign_ups_from_an_address_or_to_a_portal_is_a_429_with_retry_after(api, stub, settings, limit):
+    make_portal()
+    settings.SIGNUP_RATE_LIMITS = {**settings.SIGNUP_RATE_LIMITS, limit: "1/600"}
+    signed_up(stub)
+    assert post(api, f"{BASE}/acme/signups", GOOD).status_code == 201
+    response = post(api, f"{BASE}/acme/signups", {**GOOD, "username": "bob"})
+    body = assert_problem(response, 429, "rate_limited")
+    assert 1 <= int(response["Retry-After"]) <= 600 and "reference" not in body
+    assert SignupAttempt.objects.filter(status="blocked", error_code="RateLimited").count() == 1
+
+
 # --- Confirmation and a new code ------------------------------------------------------------------------
 
 
