@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "signup.middleware.SecurityHeadersMiddleware",
     "signup.middleware.RequestCharsetMiddleware",
+    "signup.middleware.ApiCorsMiddleware",  # before CSRF: a preflight is answered here
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,15 +1,17 @@
 """The JSON API channel, over Django's test client: Cognito stubbed at the botocore seam for the error
 paths, and the local Cognito (the emulator) for the whole way through."""
 
+import io
 import json
 
 import pytest
 import requests
 from django.core.cache import cache
+from django.core.management import CommandError
 from django.test import Client
 
 from signup.emulator.demo import emulator_client
-from signup.models import SignupAttempt
+from signup.models import Portal, SignupAttempt
 from tests.factories import make_portal
 
 # The demo portal with an invite code (validation data), and the emulator's outbox: as the pages' tests use.
@@ -290,6 +292,68 @@ def test_keys_belong_to_one_operation(api, stub):
         post(api, f"{BASE}/acme/confirmations", {"username": "a", "code": "1"}, idempotency_key="k").status_code == 200
     )
     assert post(api, f"{BASE}/acme/code-resends", {"username": "a"}, idempotency_key="k").status_code == 200
+
+
+# --- Cross-origin calls from a browser --------------------------------------------------------------------------
+
+APP = "https://app.example.com"
+
+
+def preflight(client, origin, method="POST", headers="content-type, idempotency-key"):
+    return client.options(
+        f"{BASE}/acme/signups",
+        headers={"origin": origin, "access-control-request-method": method, "access-control-request-headers": headers},
+    )
+
+
+def test_a_preflight_from_a_listed_origin_is_allowed_without_credentials(api):
+    make_portal(api_origins=[APP])
+    response = preflight(api, APP)
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == APP
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert "idempotency-key" in response["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in response and "Origin" in response["Vary"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "method", "headers"),
+    [
+        ("https://evil.example.net", "POST", "content-type"),
+        ("https://app.example.com.evil.net", "POST", "content-type"),
+        ("http://app.example.com", "POST", "content-type"),
+        ("null", "POST", "content-type"),
+        (APP, "DELETE", "content-type"),
+        (APP, "POST", "content-type, authorization"),
+    ],
+)
+def test_any_other_preflight_gets_no_cors_headers(api, origin, method, headers):
+    make_portal(api_origins=[APP])
+    response = preflight(api, origin, method, headers)
+    assert response.status_code == 403
+    assert not any(name.lower().startswith("access-control-") for name in response.headers)
+
+
+def test_answers_to_a_listed_origin_are_readable_by_it_and_no_other(api, stub):
+    make_portal(api_origins=[APP])
+    refused = post(api, f"{BASE}/acme/signups", {**GOOD, "password": "x"}, origin=APP)
+    assert refused.status_code == 400 and refused["Access-Control-Allow-Origin"] == APP
+    assert "Retry-After" in refused["Access-Control-Expose-Headers"]
+    other = post(api, f"{BASE}/acme/signups", {**GOOD, "password": "x"}, origin="https://evil.example.net")
+    assert other.status_code == 400 and "Access-Control-Allow-Origin" not in other
+    assert "Access-Control-Allow-Origin" not in api.get(f"{BASE}/nope/form", headers={"origin": APP})
+
+
+def test_api_origins_are_set_from_the_command_line_and_normalised(db):
+    from django.core.management import call_command
+
+    make_portal()
+    call_command("portal", "update", "acme", "--api-origin", "HTTPS://App.Example.com:443", stdout=io.StringIO())
+    assert Portal.objects.get().api_origins == [APP]
+    with pytest.raises(CommandError):
+        call_command("portal", "update", "acme", "--api-origin", "https://x.example.com/path", stdout=io.StringIO())
+    call_command("portal", "update", "acme", "--no-api-origins", stdout=io.StringIO())
+    assert Portal.objects.get().api_origins == []
 
 
 # --- The document and the docs page -----------------------------------------------------------------------------
