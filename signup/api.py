@@ -29,9 +29,9 @@ from . import flows
 from .caching import portal_by_slug
 from .flows import NextStep, Outcome, Problem, Result
 from .messages import message
-from .models import Portal, SignupAttempt
+from .models import Portal
 from .schema import FormSpec
-from .visitors import client_ip, client_metadata_for
+from .visitors import api_visitor_from
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024  # a sign-up is a few hundred bytes; Cognito takes at most 2048 per value
@@ -336,14 +336,7 @@ def _portal(slug: str) -> Portal:
 
 
 def _visitor(request: HttpRequest, portal: Portal, client_metadata: dict[str, str] | None = None) -> flows.Visitor:
-    return flows.Visitor(
-        channel=SignupAttempt.Channel.API,
-        client_ip=client_ip(request.META),
-        user_agent=str(request.META.get("HTTP_USER_AGENT", "")),
-        client_metadata=client_metadata_for(portal, client_metadata or {}),
-        page=request.build_absolute_uri(),
-        language=get_language() or "",
-    )
+    return api_visitor_from(request, portal, client_metadata or {})
 
 
 @api.get("/v1/portals/{slug}/form", response={200: FormOut, 404: ProblemOut}, summary="The portal's form")

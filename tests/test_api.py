@@ -72,6 +72,14 @@ def test_a_sign_up_is_created_recorded_as_api_and_sets_no_cookie(api, stub):
     assert not response.cookies
 
 
+def test_client_metadata_passes_only_the_names_the_portal_lets_through(api, stub):
+    make_portal(client_metadata_params=["campaign"])
+    signed_up(stub)
+    body = {**GOOD, "client_metadata": {"campaign": "spring", "role": "admin"}}
+    assert post(api, f"{BASE}/acme/signups", body).status_code == 201
+    assert SignupAttempt.objects.get().client_metadata == {"campaign": "spring"}
+
+
 def test_a_field_error_is_a_400_keyed_by_attribute_name_and_never_reaches_cognito(api, stub):
     make_portal()
     response = post(
