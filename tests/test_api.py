@@ -96,6 +96,19 @@ def test_a_field_error_is_a_400_keyed_by_attribute_name_and_never_reaches_cognit
     assert SignupAttempt.objects.get().status == "invalid"  # recorded; the stub has no answer: not called
 
 
+def test_a_portal_requiring_consent_refuses_a_sign_up_without_it_and_records_it_with(api, stub):
+    make_portal(require_consent=True, consent_version="v3", terms_url="https://example.com/terms")
+    form = api.get(f"{BASE}/acme/form").json()
+    assert form["consent"]["required"] is True and form["consent"]["version"] == "v3"
+    refused = post(api, f"{BASE}/acme/signups", {**GOOD, "consent": {"accepted": False}})
+    assert assert_problem(refused, 400)["errors"]["consent"][0]["code"] == "required"
+    signed_up(stub)
+    accepted = post(api, f"{BASE}/acme/signups", {**GOOD, "consent": {"accepted": True, "version": "v3"}})
+    assert accepted.status_code == 201
+    attempt = SignupAttempt.objects.get(reference=accepted.json()["reference"])
+    assert attempt.consent_version == "v3" and attempt.consent_accepted_at is not None
+
+
 def test_a_password_breaking_the_policy_is_listed_rule_by_rule(api, stub):
     make_portal()
     body = assert_problem(post(api, f"{BASE}/acme/signups", {**GOOD, "password": "short"}), 400)
@@ -258,6 +271,7 @@ def test_messages_follow_accept_language(api, language, word):
     )
     body = assert_problem(response, 400)
     assert word in body["errors"]["email"][0]["message"], body
+    assert "Accept-Language" in response["Vary"]  # a cache keeps one answer per language
     form = api.get(f"{BASE}/acme/form", headers={"accept-language": language}).json()
     assert form["language"] == language
 
