@@ -12,8 +12,10 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -73,7 +75,7 @@ def problem(
     *,
     detail: str = "",
     errors: dict[str, list[Problem]] | None = None,
-    retry_at: Any = None,
+    retry_at: datetime | None = None,
     **extra: Any,
 ) -> HttpResponse:
     body: dict[str, Any] = {
@@ -94,7 +96,7 @@ def problem(
     return response
 
 
-def _seconds_until(when: Any) -> int:
+def _seconds_until(when: datetime | None) -> int:
     if when is None:
         return 60
     return max(1, math.ceil((when - timezone.now()).total_seconds()))
@@ -335,10 +337,6 @@ def _portal(slug: str) -> Portal:
     return portal
 
 
-def _visitor(request: HttpRequest, portal: Portal, client_metadata: dict[str, str] | None = None) -> flows.Visitor:
-    return api_visitor_from(request, portal, client_metadata or {})
-
-
 @api.get("/v1/portals/{slug}/form", response={200: FormOut, 404: ProblemOut}, summary="The portal's form")
 def form(request: HttpRequest, slug: str) -> Any:
     portal = _portal(slug)
@@ -350,8 +348,6 @@ def form(request: HttpRequest, slug: str) -> Any:
 
 
 def _languages() -> list[str]:
-    from django.conf import settings
-
     return [code for code, _ in settings.LANGUAGES]
 
 
@@ -386,7 +382,9 @@ def confirmations(
     portal = _portal(slug)
 
     def run(_: str | None) -> HttpResponse:
-        step = flows.StepRequest(username=payload.username, code=payload.code, visitor=_visitor(request, portal))
+        step = flows.StepRequest(
+            username=payload.username, code=payload.code, visitor=api_visitor_from(request, portal, {})
+        )
         return _render(portal, None, flows.signup_confirm(portal=portal, request=step), created=200)
 
     return _idempotent(portal, "confirmations", idempotency_key, payload, run)
@@ -401,7 +399,7 @@ def code_resends(
     portal = _portal(slug)
 
     def run(_: str | None) -> HttpResponse:
-        step = flows.StepRequest(username=payload.username, visitor=_visitor(request, portal))
+        step = flows.StepRequest(username=payload.username, visitor=api_visitor_from(request, portal, {}))
         return _render(portal, None, flows.signup_resend(portal=portal, request=step), created=200)
 
     return _idempotent(portal, "code-resends", idempotency_key, payload, run)
@@ -412,30 +410,22 @@ def _signup_request(
 ) -> tuple[flows.SignupRequest, dict[Problem, str]]:
     """The body as a sign-up request. A name the form has no field for is an input error, refused with
     the form's own before Cognito; `named` says which name each such problem belongs to."""
-    named: dict[Problem, str] = {}
-    attributes: dict[str, str] = {}
-    for name, value in payload.attributes.items():
-        if spec.for_attribute(name) is None:
-            named[Problem("not_on_form", message("not_on_form"))] = name
-        else:
-            attributes[name] = value
     declared = {f.data_name for f in spec.fields if f.kind == "validation_data"}
-    for name in payload.validation_data:
-        if name not in declared:
-            named[Problem("not_on_form", message("not_on_form"))] = name
-    # One Problem value for every unknown name (same code, same text): keep them apart by name.
-    problems = tuple(Problem(p.code, f"{name}: {p.message}") for p, name in named.items())
-    named = {Problem(p.code, f"{name}: {p.message}"): name for p, name in named.items()}
+    unknown = [name for name in payload.attributes if spec.for_attribute(name) is None]
+    unknown += [name for name in payload.validation_data if name not in declared]
+    # The text names the field, so each unknown name's problem is its own (and found again by it).
+    named = {Problem("not_on_form", f"{name}: {message('not_on_form')}"): name for name in unknown}
+    attributes = {name: value for name, value in payload.attributes.items() if name not in unknown}
     signup = flows.SignupRequest(
         username=payload.username,
         password=payload.password,
         attributes=attributes,
         validation_data={k: v for k, v in payload.validation_data.items() if k in declared},
         consent=bool(payload.consent and payload.consent.accepted),
-        visitor=_visitor(request, portal, payload.client_metadata),
+        visitor=api_visitor_from(request, portal, payload.client_metadata),
         bot_signals=None,
         idempotency_key=flow_key,
-        input_errors=problems,
+        input_errors=tuple(named),
     )
     return signup, named
 

@@ -85,13 +85,18 @@ def test_a_field_error_is_a_400_keyed_by_attribute_name_and_never_reaches_cognit
     response = post(
         api,
         f"{BASE}/acme/signups",
-        {**GOOD, "attributes": {"email": "not-an-email", "custom:employees": "many", "custom:nope": "x"}},
+        {
+            **GOOD,
+            "attributes": {"email": "not-an-email", "custom:employees": "many", "custom:nope": "x", "sub": "x"},
+            "validation_data": {"nope": "x"},
+        },
     )
     body = assert_problem(response, 400, "invalid")
     assert body["errors"]["email"] == [{"code": "invalid", "message": "Enter a valid email address."}]
     assert body["errors"]["custom:employees"][0]["message"] == "Enter a whole number."
     assert body["errors"]["custom:nope"][0]["code"] == "not_on_form"
-    assert set(body["errors"]) == {"email", "custom:employees", "custom:nope"}
+    assert body["errors"]["sub"][0]["code"] == body["errors"]["nope"][0]["code"] == "not_on_form"
+    assert set(body["errors"]) == {"email", "custom:employees", "custom:nope", "sub", "nope"}
     assert all(e["message"] for found in body["errors"].values() for e in found)
     assert SignupAttempt.objects.get().status == "invalid"  # recorded; the stub has no answer: not called
 
