@@ -21,6 +21,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import get_language
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Header, NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
 from ninja.openapi.docs import Swagger
@@ -209,6 +210,12 @@ def _unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
 
     logging.getLogger("signup").exception("api.error")
     return problem(503, "try_again")
+
+
+@csrf_exempt  # no cookies in the API, so nothing for CSRF to protect: a POST here is told it is lost
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other path under /api/: a problem like the API's own 404s, not the site's HTML page."""
+    return problem(404, "api_no_route")
 
 
 # --- Shapes ------------------------------------------------------------------------------------------

@@ -92,6 +92,7 @@ MESSAGES = {
     "api_json_only": _("Send the body as application/json."),
     "api_body_too_large": _("The body is too large."),
     "api_no_portal": _("There is no such portal."),
+    "api_no_route": _("There is no such API address."),
     "api_bad_key": _("Use printable characters in the Idempotency-Key."),
     "api_key_reused": _("This Idempotency-Key was used with another body. Use a new key for a new request."),
     "api_key_in_progress": _("A request with this Idempotency-Key is still running. Try again in a moment."),

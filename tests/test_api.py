@@ -218,7 +218,9 @@ def test_a_missing_username_is_a_400_on_username(api):
 # --- What the API refuses before anything runs -------------------------------------------------------------
 
 
-def test_an_unknown_portal_is_a_404_problem(api):
+def test_an_unknown_portal_or_address_is_a_404_problem(api):
+    assert_problem(api.get("/api/v2/anything"), 404, "api_no_route")
+    assert_problem(post(api, "/api/v1/portals/acme/nope", GOOD), 404, "api_no_route")
     assert_problem(api.get(f"{BASE}/nope/form"), 404, "api_no_portal")
     assert_problem(post(api, f"{BASE}/nope/signups", GOOD), 404, "api_no_portal")
 
