@@ -270,8 +270,11 @@ def test_a_wrong_type_is_reported_on_its_attribute(api):
 # --- Languages ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("language", "word"), [("es", "correo"), ("de", "E-Mail")])
-def test_messages_follow_accept_language(api, language, word):
+@pytest.mark.parametrize(
+    ("language", "word", "no_portal"),
+    [("es", "correo", "Ese portal no existe."), ("de", "E-Mail", "Dieses Portal gibt es nicht.")],
+)
+def test_messages_follow_accept_language(api, language, word, no_portal):
     make_portal()
     response = post(
         api, f"{BASE}/acme/signups", {**GOOD, "attributes": {"email": "nope"}}, accept_language=f"{language},en;q=0.5"
@@ -279,6 +282,8 @@ def test_messages_follow_accept_language(api, language, word):
     body = assert_problem(response, 400)
     assert word in body["errors"]["email"][0]["message"], body
     assert "Accept-Language" in response["Vary"]  # a cache keeps one answer per language
+    unknown = api.get(f"{BASE}/nope/form", headers={"accept-language": language})
+    assert assert_problem(unknown, 404)["detail"] == no_portal
     form = api.get(f"{BASE}/acme/form", headers={"accept-language": language}).json()
     assert form["language"] == language
 
