@@ -221,13 +221,18 @@ def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
 # --- Shapes ------------------------------------------------------------------------------------------
 
 
+class ProblemItem(Schema):
+    code: str = Field(description="A stable code, e.g. invalid, required, too_long, not_on_form, code_mismatch.")
+    message: str = Field(description="The problem in the request's language.")
+
+
 class ProblemOut(Schema):
     type: str = "about:blank"
     title: str
     status: int
     code: str = Field(description="A stable code for what went wrong, e.g. `username_taken`.")
     detail: str = Field(description="What went wrong, in the request's language.")
-    errors: dict[str, list[dict[str, str]]] | None = Field(
+    errors: dict[str, list[ProblemItem]] | None = Field(
         None, description="Problems by Cognito attribute name (or username, password, code, consent, __all__)."
     )
     reference: str | None = None
@@ -268,6 +273,7 @@ class SignupIn(Schema):
             ]
         },
     )
+    # Cognito's own bounds (docs/cognito.md §2.2): a longer value could never be sent.
     username: str = Field(max_length=128)
     password: str = Field("", max_length=256)
     attributes: dict[str, str] = Field(default_factory=dict, description="By Cognito name, e.g. custom:company.")
@@ -278,8 +284,8 @@ class SignupIn(Schema):
 
 class ConfirmIn(Schema):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"username": "alice", "code": "123456"}]})
-    username: str = Field(min_length=1, max_length=128)
-    code: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=128)  # docs/cognito.md §2.2, as for sign-up
+    code: str = Field(min_length=1, max_length=2048)
 
 
 class ResendIn(Schema):
@@ -520,10 +526,15 @@ def _idempotent(
     portal: Portal, operation: str, key: str | None, payload: Schema, run: Callable[[str | None], HttpResponse]
 ) -> HttpResponse:
     """One key, one call to Cognito: a repeat with the same body answers the first answer, another body
-    is a 422. The answer is kept in Django's cache (Redis in production, shared by every process, as the
-    rate limits are); for a sign-up the attempt's unique idempotency_key column also holds the key, so
-    even a key the cache has lost cannot make a second SignUp (the flow then answers the first attempt's
-    outcome)."""
+    is a 422. A client that lost our answer cannot tell whether SignUp ran, and a blind second SignUp
+    would meet UsernameExistsException for its own user (docs/cognito.md §7.1).
+
+    The answer is kept in Django's cache (Redis in production, shared by every process, as the rate
+    limits are), because a confirmation or a new code has no row of its own to hold a key. For a
+    sign-up the attempt's unique idempotency_key column holds the key as well, so even a key the cache
+    has lost cannot make a second SignUp: the flow then answers the first attempt's outcome. A 429 or
+    503 is not kept (nothing was done, or it may be tried again with the same key).
+    """
     if key is None:
         return run(None)
     if not key or not key.isprintable():

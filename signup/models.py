@@ -561,6 +561,11 @@ class SignupAttempt(models.Model):
             latency_ms=latency_ms,
         )
 
+    def release_idempotency_key(self) -> None:
+        """Nothing reached Cognito (no secret, no connection): a retry with the same key may try again."""
+        if self.idempotency_key is not None:
+            self._change(idempotency_key=None)
+
     def mark_confirmed(self) -> None:
         """The user is confirmed (by its code, by an operator, or found so in Cognito)."""
         if self.confirmed_at is None:

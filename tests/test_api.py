@@ -310,6 +310,24 @@ def test_a_key_the_cache_forgot_still_makes_no_second_sign_up(api, stub):
     assert again.status_code == 201 and again.json()["reference"] == first.json()["reference"]
 
 
+def test_a_key_whose_sign_up_never_reached_cognito_may_be_tried_again(api, stub, monkeypatch):
+    from signup import cognito
+
+    make_portal()
+    real = cognito.sign_up
+
+    def unreachable(*args, **kwargs):
+        monkeypatch.setattr(cognito, "sign_up", real)  # the next try gets through
+        raise cognito.CognitoUnreachable("connect failed", code="EndpointConnectionError")
+
+    monkeypatch.setattr(cognito, "sign_up", unreachable)
+    signed_up(stub)
+    assert_problem(post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1"), 503)
+    again = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert sorted(SignupAttempt.objects.values_list("status", flat=True)) == ["failed", "succeeded"]
+
+
 def test_the_same_key_with_another_body_is_a_422(api, stub):
     make_portal()
     signed_up(stub)

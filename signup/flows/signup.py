@@ -126,6 +126,8 @@ def _send(portal: Portal, spec: FormSpec, call: cognito.SignUpCall, attempt: Sig
             cognito.CognitoNoAnswer: (Status.UNKNOWN, "outcome_unknown", Result.UNKNOWN),
         }.get(type(error), (Status.FAILED, "try_again", Result.FAILED))
         _complete(attempt, status, error)
+        if isinstance(error, cognito.SecretUnavailable | cognito.CognitoUnreachable):
+            attempt.release_idempotency_key()  # SignUp never went out, so the key has not been spent
         return Outcome(result_kind, attempt, general_error=code, error_code=error.code, error_message=error.message)
     except Exception as error:  # a bug of ours or the SDK's, after the call may have gone out
         logs.event("signup.error", level=logging.ERROR, exc_info=True, attempt=attempt.reference, portal=portal.slug)
