@@ -428,6 +428,10 @@ def _signup_request(
     unknown += [name for name in payload.validation_data if name not in declared]
     # The text names the field, so each unknown name's problem is its own (and found again by it).
     named = {Problem("not_on_form", f"{name}: {message('not_on_form')}"): name for name in unknown}
+    # The attempt records the portal's current version as accepted: it must be the one the app showed.
+    consent = payload.consent
+    if consent and consent.accepted and consent.version and spec.consent and consent.version != spec.consent.version:
+        named[Problem("consent_version_changed", message("consent_version_changed"))] = "consent"
     attributes = {name: value for name, value in payload.attributes.items() if name not in unknown}
     signup = flows.SignupRequest(
         username=payload.username,

@@ -86,6 +86,7 @@ MESSAGES = {
     # The API's own refusals, before any rule of the form is checked
     "invalid": _("Check the values marked."),
     "not_on_form": _("This portal's form has no such field."),
+    "consent_version_changed": _("The terms have changed since they were shown. Show the current ones and ask again."),
     "api_invalid": _("The request's values have the wrong shape. Check the values marked."),
     "api_wrong_type": _("This value has the wrong type."),
     "api_bad_json": _("The body is not a JSON object."),

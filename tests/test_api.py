@@ -107,6 +107,8 @@ def test_a_portal_requiring_consent_refuses_a_sign_up_without_it_and_records_it_
     assert form["consent"]["required"] is True and form["consent"]["version"] == "v3"
     refused = post(api, f"{BASE}/acme/signups", {**GOOD, "consent": {"accepted": False}})
     assert assert_problem(refused, 400)["errors"]["consent"][0]["code"] == "required"
+    stale = post(api, f"{BASE}/acme/signups", {**GOOD, "consent": {"accepted": True, "version": "v2"}})
+    assert assert_problem(stale, 400)["errors"]["consent"][0]["code"] == "consent_version_changed"
     signed_up(stub)
     accepted = post(api, f"{BASE}/acme/signups", {**GOOD, "consent": {"accepted": True, "version": "v3"}})
     assert accepted.status_code == 201
