@@ -28,11 +28,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.forms",
     "signup",
+    "ninja",  # the API docs page's own Swagger UI files (static/ninja), so no CDN
 ]
 
 MIDDLEWARE = [
     "signup.middleware.SecurityHeadersMiddleware",
     "signup.middleware.RequestCharsetMiddleware",
+    "signup.middleware.ApiCorsMiddleware",  # before CSRF: a preflight is answered here
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -86,7 +86,7 @@ class PortalAdmin(admin.ModelAdmin):
             },
         ),
         (_("Consent"), {"fields": ("require_consent", "consent_version", "terms_url", "privacy_url")}),
-        (_("Embedding"), {"fields": ("embed_origins",)}),
+        (_("Embedding and API"), {"fields": ("embed_origins", "api_origins")}),
         (_("Operators"), {"fields": ("sensitive_attributes", "rate_limits", "hide_existing_accounts")}),
         (_("Snapshot of the pool"), {"fields": ("synced_at", "schema_drift", "snapshot_summary")}),
     )

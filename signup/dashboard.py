@@ -226,6 +226,13 @@ class ErrorCodeRow:
 
 
 @dataclass(frozen=True)
+class ChannelRow:
+    label: str
+    count: int
+    url: str
+
+
+@dataclass(frozen=True)
 class FunnelStep:
     name: str
     definition: str
@@ -257,6 +264,7 @@ class DashboardData:
     statuses: list[StatusRow]
     error_codes: list[ErrorCodeRow]
     other_error_codes: int
+    channels: list[ChannelRow]
     funnel: list[FunnelStep]
     not_sent: int
     invalid: int
@@ -289,7 +297,7 @@ def attempts_in(*, portal_id: int | None, period: Period) -> QuerySet[SignupAtte
 
 
 def dashboard_data(*, portal_id: int | None, period: Period) -> DashboardData:
-    """Four aggregate queries, whatever the number of attempts."""
+    """Five aggregate queries, whatever the number of attempts."""
     attempts = attempts_in(portal_id=portal_id, period=period)
     by_status = dict(attempts.values("status").annotate(n=Count("pk")).values_list("status", "n"))
     funnel = attempts.aggregate(
@@ -308,6 +316,8 @@ def dashboard_data(*, portal_id: int | None, period: Period) -> DashboardData:
         .order_by("-n", "error_code")
         .values_list("error_code", "n")[:TOP_ERROR_CODES]
     )
+    # Which way in (page, frame, API, command line) the attempts came: every channel is counted alike.
+    by_channel = dict(attempts.values("channel").annotate(n=Count("pk")).values_list("channel", "n"))
     statuses = _statuses(by_status)
     total = sum(by_status.values())
     return DashboardData(
@@ -328,6 +338,11 @@ def dashboard_data(*, portal_id: int | None, period: Period) -> DashboardData:
             for code, n in top_codes
         ],
         other_error_codes=funnel["with_error_code"] - sum(n for _code, n in top_codes),
+        channels=[
+            ChannelRow(str(label), by_channel[value], changelist_url(portal_id=portal_id, period=period, channel=value))
+            for value, label in SignupAttempt.Channel.choices
+            if by_channel.get(value)
+        ],
         funnel=_funnel_steps(funnel["submitted"], funnel["created"], funnel["confirmed"]),
         not_sent=funnel["not_sent"],
         invalid=funnel["invalid"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
@@ -30,26 +31,32 @@ def form_token() -> str:
 class Check:
     key: str | None  # the idempotency key of the rendered form, when its token is good
     block: str = ""  # why the submission is stopped: "" or a message code
+    retry_at: datetime | None = None  # when a rate-limited caller may try again
 
 
-def submission_check(*, portal: Portal, form_token: str, honeypot: str, client_ip: str | None) -> Check:
-    """The guards, cheapest first. Rate limits count only submissions that got that far."""
-    try:
-        token = signing.loads(form_token, salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE)
-        key, shown_at = str(token["k"]), float(token["t"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        return Check(key=None, block="form_expired")
-    if honeypot:
-        return Check(key, "blocked_honeypot")
-    if time.time() - shown_at < settings.SIGNUP_MIN_FILL_SECONDS:
-        return Check(key, "blocked_too_fast")
+def submission_check(*, portal: Portal, form_token: str | None, honeypot: str, client_ip: str | None) -> Check:
+    """The guards, cheapest first. Rate limits count only submissions that got that far.
+
+    `form_token` None: a channel with no rendered form (the API), where only the rate limits apply."""
+    key = None
+    if form_token is not None:
+        try:
+            token = signing.loads(form_token, salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE)
+            key, shown_at = str(token["k"]), float(token["t"])
+        except (signing.BadSignature, KeyError, TypeError, ValueError):
+            return Check(key=None, block="form_expired")
+        if honeypot:
+            return Check(key, "blocked_honeypot")
+        if time.time() - shown_at < settings.SIGNUP_MIN_FILL_SECONDS:
+            return Check(key, "blocked_too_fast")
     limits = [
         ("signup-ip", f"{portal.pk}:{client_ip}", portal.rate_limit("signup_per_ip")),
         # Counted only when the address is within its own limit: one address cannot use up the portal's.
         ("signup-portal", str(portal.pk), portal.rate_limit("signup_per_portal")),
     ]
-    if abuse.first_exceeded(limits) is not None:
-        return Check(key, "rate_limited")
+    over = abuse.first_exceeded(limits)
+    if over is not None:
+        return Check(key, "rate_limited", retry_at=abuse.window_end(limits[over][2]))
     return Check(key)
 
 

@@ -83,6 +83,20 @@ MESSAGES = {
     "embed_token_used": _("This form was already sent or has expired. Check the details and send it again."),
     "embed_forbidden": _("This request did not come from the sign-up form, so it was refused."),
     "confirm_link_invalid": _("This link has expired. Enter your username to continue."),
+    # The API's own refusals, before any rule of the form is checked
+    "invalid": _("Check the values marked."),
+    "not_on_form": _("This portal's form has no such field."),
+    "consent_version_changed": _("The terms have changed since they were shown. Show the current ones and ask again."),
+    "api_invalid": _("The request's values have the wrong shape. Check the values marked."),
+    "api_wrong_type": _("This value has the wrong type."),
+    "api_bad_json": _("The body is not a JSON object."),
+    "api_json_only": _("Send the body as application/json."),
+    "api_body_too_large": _("The body is too large."),
+    "api_no_portal": _("There is no such portal."),
+    "api_no_route": _("There is no such API address."),
+    "api_bad_key": _("Use printable characters in the Idempotency-Key."),
+    "api_key_reused": _("This Idempotency-Key was used with another body. Use a new key for a new request."),
+    "api_key_in_progress": _("A request with this Idempotency-Key is still running. Try again in a moment."),
 }
 
 

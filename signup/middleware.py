@@ -11,11 +11,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_header_parameters
 
 from .embedding import frame_ancestors
 
 EMBED_PATH = re.compile(r"^/embed/(?P<slug>[-\w]+)/")
+API_PORTAL_PATH = re.compile(r"^/api/v1/portals/(?P<slug>[-\w]+)/")
 
 
 def csp_allow(request: HttpRequest, directive: str, source: str) -> None:
@@ -154,3 +156,55 @@ class QueryLanguageMiddleware:
             translation.activate(requested)
             request.LANGUAGE_CODE = requested
         return self.get_response(request)
+
+
+API_METHODS = ("GET", "POST")
+API_REQUEST_HEADERS = ("content-type", "idempotency-key", "accept-language")
+
+
+class ApiCorsMiddleware:
+    """Cross-origin calls to a portal's JSON API from the sites the portal lists (Portal.api_origins).
+
+    A preflight from a listed origin is answered here, before CSRF (the API uses no cookies); one from
+    any other origin gets no CORS headers, so the browser keeps the answer from the page. Credentials
+    are never allowed: a request carrying cookies is no more trusted than one without.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        match = API_PORTAL_PATH.match(request.path_info)
+        if match is None:
+            return self.get_response(request)
+        origin = self._allowed_origin(request, match["slug"])
+        if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META:
+            asked = request.META.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")
+            headers = {h.strip().lower() for h in asked.split(",") if h.strip()}
+            method = request.META["HTTP_ACCESS_CONTROL_REQUEST_METHOD"]
+            if not (method in API_METHODS and headers <= set(API_REQUEST_HEADERS)):
+                origin = ""
+            response = HttpResponse(status=204 if origin else 403)
+            if origin:
+                response["Access-Control-Allow-Methods"] = ", ".join(API_METHODS)
+                response["Access-Control-Allow-Headers"] = ", ".join(API_REQUEST_HEADERS)
+                response["Access-Control-Max-Age"] = "600"
+        else:
+            response = self.get_response(request)
+            if origin:
+                response["Access-Control-Expose-Headers"] = "Retry-After, Idempotent-Replayed"
+        if origin:
+            response["Access-Control-Allow-Origin"] = origin
+        patch_vary_headers(response, ("Origin",))
+        return response
+
+    @staticmethod
+    def _allowed_origin(request: HttpRequest, slug: str) -> str:
+        from .caching import portal_by_slug
+        from .embedding import normalise_origin, origin_allowed
+
+        origin = request.META.get("HTTP_ORIGIN", "")
+        portal = portal_by_slug(slug) if origin else None
+        if portal is None or not origin_allowed(origin, list(portal.api_origins)):
+            return ""
+        return normalise_origin(origin)

@@ -90,6 +90,15 @@ class Portal(models.Model):
             "A wildcard covers subdomains but not the domain itself."
         ),
     )
+    api_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "Sites whose pages may call this portal's JSON API from a browser (CORS), "
+            'e.g. ["https://app.example.com"]. '
+            "A wildcard covers subdomains but not the domain itself."
+        ),
+    )
     hide_existing_accounts = models.BooleanField(
         default=False,
         help_text=_(
@@ -133,7 +142,8 @@ class Portal(models.Model):
         ):
             raise ValidationError({"client_metadata_params": _("A JSON list of parameter names.")})
         self._clean_branding()
-        self._clean_embed_origins()
+        self._clean_origins("embed_origins")
+        self._clean_origins("api_origins")
         self._clean_rate_limits()
         if not isinstance(self.sensitive_attributes, list) or not all(
             isinstance(a, str) for a in self.sensitive_attributes
@@ -166,15 +176,16 @@ class Portal(models.Model):
                     }
                 ) from error
 
-    def _clean_embed_origins(self) -> None:
+    def _clean_origins(self, name: str) -> None:
         from .embedding import normalise_origins
 
-        if not isinstance(self.embed_origins, list) or not all(isinstance(o, str) for o in self.embed_origins):
-            raise ValidationError({"embed_origins": _("A JSON list of origins.")})
+        origins = getattr(self, name)
+        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+            raise ValidationError({name: _("A JSON list of origins.")})
         try:
-            self.embed_origins = normalise_origins(self.embed_origins)
+            setattr(self, name, normalise_origins(origins))
         except ValueError as error:
-            raise ValidationError({"embed_origins": str(error)}) from error
+            raise ValidationError({name: str(error)}) from error
 
     def _clean_branding(self) -> None:
         from .branding import MINIMUM_CONTRAST, contrast_ratio
@@ -436,6 +447,7 @@ class SignupAttempt(models.Model):
         WEB = "web", _("web page")
         EMBED = "embed", _("embedded form")
         CLI = "cli", _("command line")
+        API = "api", _("API")
 
     reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     portal = models.ForeignKey(Portal, on_delete=models.PROTECT, related_name="attempts")
@@ -548,6 +560,11 @@ class SignupAttempt(models.Model):
             request_id=request_id,
             latency_ms=latency_ms,
         )
+
+    def release_idempotency_key(self) -> None:
+        """Nothing reached Cognito (no secret, no connection): a retry with the same key may try again."""
+        if self.idempotency_key is not None:
+            self._change(idempotency_key=None)
 
     def mark_confirmed(self) -> None:
         """The user is confirmed (by its code, by an operator, or found so in Cognito)."""

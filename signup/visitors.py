@@ -34,6 +34,19 @@ def visitor_from(request: HttpRequest, portal: Portal, *, embed_origin: str | No
     )
 
 
+def api_visitor_from(request: HttpRequest, portal: Portal, client_metadata: dict[str, str]) -> Visitor:
+    """The visitor of an API call: ClientMetadata from the body (only the names the portal lets through),
+    no page and no device data (threat protection's script runs in a page)."""
+    return Visitor(
+        channel=SignupAttempt.Channel.API,
+        client_ip=client_ip(request.META),
+        user_agent=str(request.META.get("HTTP_USER_AGENT", "")),
+        client_metadata=client_metadata_for(portal, client_metadata),
+        page=request.build_absolute_uri(),
+        language=get_language() or "",
+    )
+
+
 def client_ip(meta: dict[str, Any]) -> str | None:
     """The visitor's address: X-Forwarded-For only as far as our own trusted proxies wrote it."""
     remote = meta.get("REMOTE_ADDR") or ""

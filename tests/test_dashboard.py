@@ -455,6 +455,20 @@ def test_an_error_code_links_to_exactly_its_attempts_in_the_log(admin_client):
     assert admin_client.get(rejected).context["cl"].result_count == 3
 
 
+def test_attempts_are_counted_by_channel_and_link_to_exactly_theirs(admin_client):
+    acme = make_portal("acme")
+    now = timezone.now()
+    api = [record(acme, now, Status.SUCCEEDED) for _ in range(2)]
+    for attempt in api:
+        attempt.channel = SignupAttempt.Channel.API
+    store(*api, record(acme, now, Status.INVALID))
+    data = admin_client.get(f"{DASHBOARD}?portal={acme.pk}&period=7d").context["data"]
+
+    assert [(row.label, row.count) for row in data.channels] == [("web page", 1), ("API", 2)]
+    changelist = admin_client.get(data.channels[1].url)
+    assert changelist.status_code == 200 and changelist.context["cl"].result_count == 2
+
+
 @with_dashboard_url
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)

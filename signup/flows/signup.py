@@ -35,11 +35,14 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
         return Outcome(Result.UNAVAILABLE, general_error="not_available", error_message=reason)
     spec = portal_form_spec(portal)
     idempotency_key = request.idempotency_key
-    if request.bot_signals is not None:
+    # The browser channels send their bot signals; the API has none but is rate limited like them; the
+    # command line (operators) is not guarded.
+    signals = request.bot_signals
+    if signals is not None or request.visitor.channel == SignupAttempt.Channel.API:
         check = guards.submission_check(
             portal=portal,
-            form_token=request.bot_signals.form_token,
-            honeypot=request.bot_signals.honeypot,
+            form_token=signals.form_token if signals else None,
+            honeypot=signals.honeypot if signals else "",
             client_ip=request.visitor.client_ip,
         )
         if check.block:
@@ -47,7 +50,9 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
                 portal, spec, request, status=Status.BLOCKED, error_code=guards.BLOCK_CODES[check.block]
             )
             result = Result.LIMITED if check.block == "rate_limited" else Result.BLOCKED
-            return Outcome(result, attempt, general_error=check.block, error_code=attempt.error_code)
+            return Outcome(
+                result, attempt, general_error=check.block, error_code=attempt.error_code, retry_at=check.retry_at
+            )
         idempotency_key = idempotency_key or check.key
     form = checked_form(spec, request)
     if form.errors:
@@ -121,6 +126,8 @@ def _send(portal: Portal, spec: FormSpec, call: cognito.SignUpCall, attempt: Sig
             cognito.CognitoNoAnswer: (Status.UNKNOWN, "outcome_unknown", Result.UNKNOWN),
         }.get(type(error), (Status.FAILED, "try_again", Result.FAILED))
         _complete(attempt, status, error)
+        if isinstance(error, cognito.SecretUnavailable | cognito.CognitoUnreachable):
+            attempt.release_idempotency_key()  # SignUp never went out, so the key has not been spent
         return Outcome(result_kind, attempt, general_error=code, error_code=error.code, error_message=error.message)
     except Exception as error:  # a bug of ours or the SDK's, after the call may have gone out
         logs.event("signup.error", level=logging.ERROR, exc_info=True, attempt=attempt.reference, portal=portal.slug)

@@ -10,6 +10,26 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from signup import cognito, flows
 from signup.models import Portal
 
+# Who may use a portal from another site: (option, what one origin may do, what "none" means).
+ORIGIN_LISTS = [
+    ("embed-origin", "frame the form, e.g. https://www.example.com", "Let no site frame the form."),
+    ("api-origin", "call the JSON API from a browser, e.g. https://app.example.com", "Let no site call the API."),
+]
+
+
+def _origin_options(parser: CommandParser, *, update: bool) -> None:
+    """--embed-origin and --api-origin (repeatable); on update they replace the list, and --no-...s empties it."""
+    for name, may, none in ORIGIN_LISTS:
+        parser.add_argument(
+            f"--{name}",
+            action="append",
+            default=None if update else [],
+            metavar="ORIGIN",
+            help=f"{'Replaces the list: ' if update else ''}a site that may {may} (repeatable).",
+        )
+        if update:
+            parser.add_argument(f"--no-{name}s", action="store_true", help=none)
+
 
 class Command(BaseCommand):
     help = "Add, sync and list sign-up portals."
@@ -26,13 +46,7 @@ class Command(BaseCommand):
         add.add_argument("--client-secret-env", default="")
         add.add_argument("--closed", action="store_true", help="Create it closed to sign-ups.")
         add.add_argument("--no-sync", action="store_true", help="Do not call Cognito now.")
-        add.add_argument(
-            "--embed-origin",
-            action="append",
-            default=[],
-            metavar="ORIGIN",
-            help="A site that may frame the form (repeatable), e.g. https://www.example.com.",
-        )
+        _origin_options(add, update=False)
         update = sub.add_parser("update", help="Change a portal; only the options given change.")
         update.add_argument("slug")
         update.add_argument("--name")
@@ -42,14 +56,7 @@ class Command(BaseCommand):
         state = update.add_mutually_exclusive_group()
         state.add_argument("--open", dest="is_open", action="store_true", default=None)
         state.add_argument("--closed", dest="is_open", action="store_false")
-        update.add_argument(
-            "--embed-origin",
-            action="append",
-            default=None,
-            metavar="ORIGIN",
-            help="Replace the sites that may frame the form (repeatable).",
-        )
-        update.add_argument("--no-embed-origins", action="store_true", help="Let no site frame the form.")
+        _origin_options(update, update=True)
         sync = sub.add_parser("sync", help="Re-read the pool and client (all portals when no slug is given).")
         sync.add_argument("slug", nargs="?")
         sub.add_parser("list", help="List portals.")
@@ -71,6 +78,7 @@ class Command(BaseCommand):
             client_secret_env=options["client_secret_env"],
             is_open=not options["closed"],
             embed_origins=options["embed_origin"],
+            api_origins=options["api_origin"],
         )
         _save(portal)
         self.stdout.write(f"Added portal {portal.slug}: /signup/{portal.slug}/")
@@ -88,15 +96,20 @@ class Command(BaseCommand):
             ("client_secret_env", "client_secret_env"),
             ("is_open", "is_open"),
             ("embed_origin", "embed_origins"),
+            ("api_origin", "api_origins"),
         ]:
             if options[option] is not None:
                 setattr(portal, field, options[option])
         if options["no_embed_origins"]:
             portal.embed_origins = []
+        if options["no_api_origins"]:
+            portal.api_origins = []
         _save(portal)
         origins = ", ".join(portal.embed_origins) or "none"
+        callers = ", ".join(portal.api_origins) or "none"
         self.stdout.write(
-            f"Updated {portal.slug}: {'open' if portal.is_open else 'closed'}; may be framed by {origins}"
+            f"Updated {portal.slug}: {'open' if portal.is_open else 'closed'}; may be framed by {origins}; "
+            f"API callable from browsers on {callers}"
         )
 
     def handle_sync(self, options: dict[str, Any]) -> None:
