@@ -192,6 +192,7 @@ SIGNUP_CONFIRM_TOKEN_MAX_AGE = env.int("SIGNUP_CONFIRM_TOKEN_MAX_AGE", default=2
 SIGNUP_RATE_LIMITS = {
     "signup_per_ip": env.str("SIGNUP_RATE_SIGNUP_PER_IP", default="10/600"),
     "signup_per_portal": env.str("SIGNUP_RATE_SIGNUP_PER_PORTAL", default="3000/60"),
+    "signup_per_username": env.str("SIGNUP_RATE_SIGNUP_PER_USERNAME", default="10/3600"),
     "confirm_per_username": env.str("SIGNUP_RATE_CONFIRM_PER_USERNAME", default="15/3600"),
     "resend_per_username": env.str("SIGNUP_RATE_RESEND_PER_USERNAME", default="5/3600"),
     "admin_login_per_ip": env.str("SIGNUP_RATE_ADMIN_LOGIN_PER_IP", default="10/300"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -28,7 +29,7 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import flows
+from . import flows, logs
 from .caching import portal_by_slug
 from .flows import NextStep, Outcome, Problem, Result
 from .messages import message
@@ -206,9 +207,7 @@ def _too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
     # The use cases are polite already (flows.outcome.polite); this is for a fault in the channel itself.
-    import logging
-
-    logging.getLogger("signup").exception("api.error")
+    logs.event("api.error", level=logging.ERROR, exc_info=True)
     return problem(503, "try_again")
 
 

@@ -34,7 +34,9 @@ class Check:
     retry_at: datetime | None = None  # when a rate-limited caller may try again
 
 
-def submission_check(*, portal: Portal, form_token: str | None, honeypot: str, client_ip: str | None) -> Check:
+def submission_check(
+    *, portal: Portal, form_token: str | None, honeypot: str, client_ip: str | None, username: str
+) -> Check:
     """The guards, cheapest first. Rate limits count only submissions that got that far.
 
     `form_token` None: a channel with no rendered form (the API), where only the rate limits apply."""
@@ -51,7 +53,9 @@ def submission_check(*, portal: Portal, form_token: str | None, honeypot: str, c
             return Check(key, "blocked_too_fast")
     limits = [
         ("signup-ip", f"{portal.pk}:{client_ip}", portal.rate_limit("signup_per_ip")),
-        # Counted only when the address is within its own limit: one address cannot use up the portal's.
+        # One username tried from many addresses (someone probing which accounts exist, or hammering one).
+        ("signup-username", f"{portal.pk}:{portal.username_key(username)}", portal.rate_limit("signup_per_username")),
+        # Counted only when the address and the username are within theirs: they cannot use up the portal's.
         ("signup-portal", str(portal.pk), portal.rate_limit("signup_per_portal")),
     ]
     over = abuse.first_exceeded(limits)

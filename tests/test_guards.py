@@ -92,6 +92,19 @@ def test_a_form_sent_faster_than_a_person_could_is_blocked(browser_like, setting
     assert SignupAttempt.objects.get().error_code == "TooFast"
 
 
+def test_sign_ups_for_one_username_are_limited_whatever_the_address(client, stub):
+    make_portal(rate_limits={"signup_per_username": "2/600"})
+    for n in range(2):
+        stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": f"s{n}"})
+        answer = client.post("/signup/acme/", {**GOOD, "username": "Target"}, REMOTE_ADDR=f"198.51.100.{n + 1}")
+        assert answer.status_code == 302
+    third = client.post("/signup/acme/", {**GOOD, "username": "Target"}, REMOTE_ADDR="198.51.100.9")
+    assert third.status_code == 429
+    assert SignupAttempt.objects.filter(status="blocked", error_code="RateLimited").count() == 1
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s3"})
+    assert client.post("/signup/acme/", {**GOOD, "username": "other"}, REMOTE_ADDR="198.51.100.9").status_code == 302
+
+
 def test_sign_ups_are_limited_per_address_and_the_portal_may_set_its_own_limit(client, stub, settings):
     make_portal(rate_limits={"signup_per_ip": "2/600"})
     for n in range(2):

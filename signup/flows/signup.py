@@ -44,6 +44,7 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
             form_token=signals.form_token if signals else None,
             honeypot=signals.honeypot if signals else "",
             client_ip=request.visitor.client_ip,
+            username=request.username,
         )
         if check.block:
             attempt = record_refused(
