@@ -121,7 +121,7 @@ class SignupForm(forms.Form):
         if self.spec.username_mode == "email_or_phone":
             typed = "email" if looks_like_email(username) else "phone_number"
         for spec in self.spec.fields:
-            if spec.kind != "attribute" or spec.attribute == typed:
+            if spec.kind != "attribute" or spec.attribute == typed or not self._given(spec):
                 continue
             value = to_cognito_value(spec, self.cleaned_data.get(spec.name))
             if value is not None:
@@ -131,12 +131,17 @@ class SignupForm(forms.Form):
     def validation_data(self) -> list[tuple[str, str]]:
         pairs = []
         for spec in self.spec.fields:
-            if spec.kind != "validation_data":
+            if spec.kind != "validation_data" or not self._given(spec):
                 continue
             value = to_cognito_value(spec, self.cleaned_data.get(spec.name))
             if value is not None:
                 pairs.append((spec.data_name, value))
         return pairs
+
+    def _given(self, spec: FieldSpec) -> bool:
+        """A yes/no value is sent only when the request gave one: a channel's "not given" is not a "no"
+        (a page's unticked checkbox is a "no", and the page says so: flows/validation.py)."""
+        return spec.type != "boolean" or spec.name in self.data
 
     def submitted_attributes(self) -> dict[str, str]:
         """What the user typed, for the attempt record when the form refuses it (never the password)."""

@@ -65,7 +65,7 @@ def test_a_successful_sign_up_is_recorded_pending_then_succeeded(stub, client_se
     assert attempt.status == "succeeded"
     assert (attempt.user_sub, attempt.request_id, attempt.user_confirmed) == ("sub-123", "req-42", False)
     assert attempt.code_delivery == {"destination": "a***@e***", "medium": "EMAIL", "attribute": "email"}
-    assert attempt.attributes == {"email": "alice@example.com", "custom:company": "Acme", "custom:newsletter": "false"}
+    assert attempt.attributes == {"email": "alice@example.com", "custom:company": "Acme"}  # nothing added
     assert attempt.latency_ms is not None and attempt.completed_at is not None
     assert (attempt.client_ip, attempt.user_agent, attempt.client_metadata) == (
         "198.51.100.7",
@@ -279,7 +279,6 @@ def test_user_context_ip_is_sent_only_when_the_client_propagates_it(stub):
             "UserAttributes": [
                 {"Name": "email", "Value": "alice@example.com"},
                 {"Name": "custom:company", "Value": "Acme"},
-                {"Name": "custom:newsletter", "Value": "false"},
             ],
             "ClientMetadata": {"src": "test"},
             "UserContextData": {"IpAddress": "198.51.100.7"},
@@ -378,3 +377,13 @@ def test_an_unexpected_error_after_cognito_answered_keeps_the_attempt_and_says_u
 def test_requests_never_show_the_password_or_the_code():
     assert "s3cret!" not in repr(SignupRequest(username="alice", password="s3cret!"))
     assert "123456" not in repr(StepRequest(username="alice", code="123456"))
+
+
+def test_a_yes_no_attribute_is_sent_only_when_given(stub):
+    portal = make_portal()
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s2"})
+    given = sign_up(portal, attributes={"email": GOOD["email"], "custom:newsletter": "false"})
+    not_given = sign_up(portal, username="bob", attributes={"email": "bob@example.com"})
+    assert given.attempt.attributes == {"email": GOOD["email"], "custom:newsletter": "false"}
+    assert not_given.attempt.attributes == {"email": "bob@example.com"}

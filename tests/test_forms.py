@@ -50,10 +50,23 @@ def test_a_complete_form_maps_to_cognito_attributes():
     }
 
 
-def test_an_unticked_boolean_is_sent_as_false():
-    form = make_form(GOOD)
-    assert form.is_valid()
-    assert ("custom:newsletter", "false") in form.attributes()
+def test_a_yes_no_attribute_goes_to_cognito_only_when_given():
+    for given, sent in (({}, None), ({"custom_newsletter": "false"}, "false"), ({"custom_newsletter": "on"}, "true")):
+        form = make_form({**GOOD, **given})
+        assert form.is_valid(), form.errors
+        assert dict(form.attributes()).get("custom:newsletter") == sent
+
+
+@pytest.mark.django_db
+def test_on_the_page_an_unticked_box_is_a_no(client, stub):
+    from signup.models import SignupAttempt
+    from tests.factories import make_portal
+
+    make_portal()
+    stub.add_response("sign_up", {"UserConfirmed": False, "UserSub": "s1"})
+    data = {"username": "alice", "password": "Str0ng!Passw0rd", "email": "alice@example.com"}
+    assert client.post("/signup/acme/", data).status_code == 302
+    assert SignupAttempt.objects.get().attributes["custom:newsletter"] == "false"
 
 
 def test_required_attributes_are_required():

@@ -39,6 +39,9 @@ def values_from_form_data(spec: FormSpec, data: Mapping[str, Any]) -> dict[str, 
     attributes, validation_data = {}, {}
     for field in spec.fields:
         value = data.get(field.name)
+        if field.type == "boolean" and field.kind in ("attribute", "validation_data"):
+            # A checkbox left unticked sends nothing, and on a page that is a "no".
+            value = "true" if forms.CheckboxInput().value_from_datadict(data, MultiValueDict(), field.name) else "false"
         if not isinstance(value, str):
             continue
         if field.kind == "attribute" and field.attribute:
