@@ -513,3 +513,15 @@ def test_a_taken_username_is_a_409_from_the_local_cognito(api):
     assert post(api, f"{BASE}/demo/signups", PERSON).status_code == 201
     body = assert_problem(post(api, f"{BASE}/demo/signups", {**PERSON, "username": "ALICE"}), 409, "username_taken")
     assert list(body["errors"]) == ["username"]
+
+
+@pytest.mark.parametrize("step", ["confirmations", "code-resends"])
+def test_a_username_cognito_could_never_take_is_a_400_before_any_query_or_call(api, stub, step):
+    """The confirm page's own rules, whatever the channel: a NUL (which PostgreSQL cannot even look up)
+    or a space in the username is the visitor's to correct, not an outage."""
+    make_portal()
+    for username, code in (("al\x00ice", "null_characters_not_allowed"), ("al ice", "username_space")):
+        body = {"username": username, **({"code": "123456"} if step == "confirmations" else {})}
+        problem = assert_problem(post(api, f"{BASE}/acme/{step}", body), 400)
+        assert [p["code"] for p in problem["errors"]["username"]] == [code]
+    stub.assert_no_pending_responses()

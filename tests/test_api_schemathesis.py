@@ -21,7 +21,10 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application, config
 
 
 @pytest.fixture
-def demo(db, demo_portal):
+def demo(transactional_db, demo_portal):
+    # Not inside a test transaction: the cases go through the real WSGI handler, which closes the
+    # database connection at the end of each request, as in production (PostgreSQL would refuse to
+    # open a new one inside the test's transaction).
     return demo_portal
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -9,11 +10,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from .. import abuse, cognito, logs
+from ..forms import ConfirmForm
 from ..messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, message
 from ..models import AttemptEvent, Portal, SignupAttempt
 from .attempts import delivery_detail, hand_back_connection
 from .outcome import NextStep, Outcome, Result, polite
 from .requests import StepRequest
+from .validation import problems
 
 # Cognito takes at most five requests for a new code and fifteen confirmations an hour for one user
 # (docs/cognito.md §8.2): one more only burns a call, so the portal stops it first, counted across
@@ -23,7 +26,7 @@ from .requests import StepRequest
 @polite("signup.confirm")
 def signup_confirm(*, portal: Portal, request: StepRequest) -> Outcome:
     """ConfirmSignUp with the visitor's code; the attempt records the confirmation."""
-    attempt, refused = _ready(portal, request, "confirm_per_username", "too_many_attempts")
+    request, attempt, refused = _ready(portal, request, resend=False)
     if refused:
         return refused
     hand_back_connection()
@@ -50,7 +53,7 @@ def signup_confirm(*, portal: Portal, request: StepRequest) -> Outcome:
 @polite("signup.resend")
 def signup_resend(*, portal: Portal, request: StepRequest) -> Outcome:
     """ResendConfirmationCode, within the hourly allowance; the attempt records where the code went."""
-    attempt, refused = _ready(portal, request, "resend_per_username", "resend_limit")
+    request, attempt, refused = _ready(portal, request, resend=True)
     if refused:
         return refused
     hand_back_connection()
@@ -75,22 +78,32 @@ def signup_resend(*, portal: Portal, request: StepRequest) -> Outcome:
 
 
 def _ready(
-    portal: Portal, request: StepRequest, limit_name: str, limit_code: str
-) -> tuple[SignupAttempt | None, Outcome | None]:
-    """What both steps check before calling Cognito: the portal takes steps (a pool where only
-    administrators sign users up still confirms the users they created), and this username is within
-    its hourly allowance (counted here). Then the attempt the step belongs to: the visitor's link's, or
-    the username's latest."""
-    attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
+    portal: Portal, request: StepRequest, *, resend: bool
+) -> tuple[StepRequest, SignupAttempt | None, Outcome | None]:
+    """What both steps check before calling Cognito, in order: the portal takes steps (a pool where
+    only administrators sign users up still confirms the users they created); the username and code
+    are ones Cognito could take (the confirm page's own form, whatever the channel: docs/cognito.md
+    §3.1); the username is within its hourly allowance (counted here). Then the request as checked
+    and the attempt the step belongs to: the visitor's link's, or the username's latest."""
     reason = portal.confirmation_unavailable_reason
     if reason:
-        return attempt, Outcome(Result.UNAVAILABLE, general_error="not_available", error_message=reason)
-    limit = portal.rate_limit(limit_name)
-    if abuse.hit(limit_name, f"{portal.pk}:{portal.username_key(request.username)}", limit):
-        return attempt, None
+        return request, None, Outcome(Result.UNAVAILABLE, general_error="not_available", error_message=reason)
+    form = ConfirmForm(data={"username": request.username, "code": request.code}, resend=resend)
+    if not form.is_valid():
+        return request, None, Outcome(Result.INVALID, field_errors=problems(form))
+    request = replace(request, username=form.cleaned_data["username"], code=form.cleaned_data.get("code", ""))
+    attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
+    name, code = ("resend_per_username", "resend_limit") if resend else ("confirm_per_username", "too_many_attempts")
+    limit = portal.rate_limit(name)
+    if abuse.hit(name, f"{portal.pk}:{portal.username_key(request.username)}", limit):
+        return request, attempt, None
     when = abuse.window_end(limit)
-    explanation = _wait(when) if limit_code == "resend_limit" else ""
-    return attempt, Outcome(Result.LIMITED, attempt, general_error=limit_code, explanation=explanation, retry_at=when)
+    explanation = _wait(when) if resend else ""
+    return (
+        request,
+        attempt,
+        Outcome(Result.LIMITED, attempt, general_error=code, explanation=explanation, retry_at=when),
+    )
 
 
 def _about_the_visitor(portal: Portal, request: StepRequest) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def checked_form(spec: FormSpec, request: SignupRequest) -> SignupForm:
     return form
 
 
-def problems(form: SignupForm) -> dict[str, list[Problem]]:
+def problems(form: forms.Form) -> dict[str, list[Problem]]:
     """The form's errors by input name (NON_FIELD_ERRORS for the whole form), each with its code."""
     return {
         name: [Problem(error.code or "invalid", " ".join(error.messages)) for error in errors]
