@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Header, NinjaAPI, Schema
@@ -543,7 +544,10 @@ def _idempotent(
     if not key or not key.isprintable():
         raise ApiProblem(400, "api_invalid", {"Idempotency-Key": [Problem("invalid", message("api_bad_key"))]})
     digest = hashlib.sha256(f"{portal.pk}\0{operation}\0{key}".encode()).hexdigest()
-    body = hashlib.sha256(json.dumps(payload.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    # Keyed with the secret key: a body holds the password or the code, which a plain hash in the cache
+    # would let anyone who reads the cache guess offline (a six-digit code in a million tries).
+    canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True)
+    body = salted_hmac("signup.api.idempotency", canonical, algorithm="sha256").hexdigest()
     cache_key = f"signup:api:idempotency:{digest}"
     if not cache.add(cache_key, {"body": body, "answer": None}, IDEMPOTENCY_PENDING_SECONDS):
         kept = cache.get(cache_key)
@@ -556,7 +560,9 @@ def _idempotent(
             response = HttpResponse(content, status=status, content_type=content_type)
             response["Idempotent-Replayed"] = "true"
             return response
-    response = run(f"api:{digest[:60]}")
+    # The attempt's own key names the body too: once the cache has forgotten a key, another client's
+    # different body under the same key is a new sign-up, never a replay of someone else's answer.
+    response = run("api:" + hashlib.sha256(f"{digest}\0{body}".encode()).hexdigest()[:60])
     if response.status_code in (429, 503):  # nothing was done, or may be tried again: no answer to keep
         cache.delete(cache_key)
     else:

@@ -330,6 +330,43 @@ def test_a_key_whose_sign_up_never_reached_cognito_may_be_tried_again(api, stub,
     assert sorted(SignupAttempt.objects.values_list("status", flat=True)) == ["failed", "succeeded"]
 
 
+def test_a_throttled_sign_up_may_be_tried_again_with_the_same_key(api, stub, settings):
+    settings.SIGNUP_THROTTLE_RETRIES = 0  # the portal's own retries have their own tests
+    make_portal()
+    cognito_error(stub, "sign_up", "TooManyRequestsException", "Rate exceeded")
+    assert_problem(post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1"), 503)
+    signed_up(stub)  # Cognito did nothing the first time: the retry must reach it
+    again = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="k-1")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    stub.assert_no_pending_responses()
+
+
+def test_another_body_under_a_key_the_cache_forgot_is_a_new_sign_up_not_someone_elses_answer(api, stub):
+    make_portal()
+    signed_up(stub)
+    first = post(api, f"{BASE}/acme/signups", GOOD, idempotency_key="shared")
+    cache.clear()
+    signed_up(stub, UserSub="sub-2")
+    other = {**GOOD, "username": "bob", "attributes": {"email": "bob@example.com"}}
+    second = post(api, f"{BASE}/acme/signups", other, idempotency_key="shared")
+    assert second.status_code == 201 and second.json()["reference"] != first.json()["reference"]
+    assert sorted(SignupAttempt.objects.values_list("username", flat=True)) == ["alice", "bob"]
+
+
+def test_the_idempotency_record_holds_no_readable_fingerprint_of_the_code(api, stub):
+    import hashlib
+
+    acme = make_portal()
+    stub.add_response("confirm_sign_up", {})
+    body = {"code": "123456", "username": "alice"}
+    assert post(api, f"{BASE}/acme/confirmations", body, idempotency_key="k-9").status_code == 200
+    digest = hashlib.sha256(f"{acme.pk}\0confirmations\0k-9".encode()).hexdigest()
+    kept = cache.get(f"signup:api:idempotency:{digest}")
+    assert kept is not None and kept["answer"][0] == 200
+    assert kept["body"] != hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    assert b"123456" not in kept["answer"][1]
+
+
 def test_the_same_key_with_another_body_is_a_422(api, stub):
     make_portal()
     signed_up(stub)

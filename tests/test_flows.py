@@ -387,3 +387,13 @@ def test_a_yes_no_attribute_is_sent_only_when_given(stub):
     not_given = sign_up(portal, username="bob", attributes={"email": "bob@example.com"})
     assert given.attempt.attributes == {"email": GOOD["email"], "custom:newsletter": "false"}
     assert not_given.attempt.attributes == {"email": "bob@example.com"}
+
+
+def test_a_repeated_submission_on_a_portal_hiding_accounts_answers_as_the_first_did(stub, client_secret):
+    portal = make_portal(hide_existing_accounts=True)
+    stub.add_client_error(
+        "sign_up", service_error_code="UsernameExistsException", service_message="User already exists"
+    )
+    first = sign_up(portal, idempotency_key="form-1")
+    again = sign_up(portal, idempotency_key="form-1")  # the same rendered form, sent twice
+    assert (first.result, first.next_step) == (again.result, again.next_step) == (Result.OK, flows.NextStep.CONFIRM)

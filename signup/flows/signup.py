@@ -151,9 +151,21 @@ def _send(portal: Portal, spec: FormSpec, call: cognito.SignUpCall, attempt: Sig
     return Outcome(Result.OK, attempt, next_step=next_step, code_delivery=result.code_delivery)
 
 
+# Cognito's refusals that leave nothing behind (throttled, the pre sign-up trigger failed, no such
+# client): a retry with the same idempotency key may call SignUp again (docs/cognito.md §6.1, §7.3).
+NOTHING_CREATED = {
+    "TooManyRequestsException",
+    "UnexpectedLambdaException",
+    "InvalidLambdaResponseException",
+    "ResourceNotFoundException",
+}
+
+
 def _refused(portal: Portal, spec: FormSpec, attempt: SignupAttempt, error: cognito.CognitoError) -> Outcome:
     mapping = signup_error(error.code, error.message, portal.username_attributes)
     _complete(attempt, mapping.status, error)
+    if error.code in NOTHING_CREATED:
+        attempt.release_idempotency_key()
     if error.code == "UsernameExistsException":
         earlier = _created_by_an_earlier_unknown_attempt(portal, attempt)
         if earlier is not None:
@@ -259,5 +271,7 @@ def outcome_of(attempt: SignupAttempt, spec: FormSpec) -> Outcome:
         return Outcome(Result.UNKNOWN, attempt, general_error="outcome_unknown")
     if attempt.status == Status.SUCCEEDED:
         return Outcome(Result.OK, attempt, next_step=NextStep.DONE if attempt.user_confirmed else NextStep.CONFIRM)
+    if attempt.error_code == "UsernameExistsException" and attempt.portal.hides_existing_accounts():
+        return Outcome(Result.OK, attempt, next_step=NextStep.CONFIRM)  # as the first answer was
     mapping = signup_error(attempt.error_code, attempt.error_message, attempt.portal.username_attributes)
     return _error_outcome(attempt, spec, attempt.status, mapping.field, mapping.message_code)
