@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import flows, logs
 from .caching import portal_by_slug
 from .flows import NextStep, Outcome, Problem, Result
+from .flows.validation import NON_FIELD
 from .messages import message
 from .models import Portal
 from .schema import FormSpec
@@ -45,7 +46,6 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 # not lock the key for a day. A sign-up's own wait for Cognito is bounded well within it.
 IDEMPOTENCY_PENDING_SECONDS = 60
 MAX_IDEMPOTENCY_KEY = 255
-NON_FIELD = "__all__"
 
 
 # --- Problems (RFC 9457) ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from . import embedding, flows, guards
 from .caching import form_class, kept, portal_by_slug
 from .fields import client_rules
 from .flows import NextStep, Outcome, Result
-from .flows.validation import values_from_form_data
+from .flows.validation import NON_FIELD, text_value, values_from_form_data
 from .forms import ConfirmForm, SignupForm
 from .messages import message
 from .middleware import csp_allow
@@ -165,8 +165,8 @@ def form_page(request: HttpRequest, portal: Portal, embed: Embed | None = None) 
             **values_from_form_data(spec, request.POST),
             visitor=_visitor(request, portal, embed),
             bot_signals=flows.BotSignals(
-                form_token=_text(request.POST.get("form_token")),
-                honeypot=_text(request.POST.get(guards.HONEYPOT_FIELD)),
+                form_token=text_value(request.POST.get("form_token")),
+                honeypot=text_value(request.POST.get(guards.HONEYPOT_FIELD)),
             ),
         ),
     )
@@ -178,7 +178,7 @@ def form_page(request: HttpRequest, portal: Portal, embed: Embed | None = None) 
     for name, found in outcome.field_errors.items():
         for problem in found:
             if problem.message not in form.errors.get(name, []):
-                form.add_error(None if name == "__all__" else name, problem.message)
+                form.add_error(None if name == NON_FIELD else name, problem.message)
     general_error = outcome.explanation or (message(outcome.general_error) if outcome.general_error else "")
     response = render_form_page(
         request,
@@ -210,10 +210,6 @@ def form_refused(request: HttpRequest, portal: Portal, embed: Embed, reason: str
     )
     response.status_code = 403
     return response
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def render_form_page(

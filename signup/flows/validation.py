@@ -49,8 +49,8 @@ def values_from_form_data(spec: FormSpec, data: Mapping[str, Any]) -> dict[str, 
         elif field.kind == "validation_data":
             validation_data[field.data_name] = value
     return {
-        "username": _text(data.get("username")),
-        "password": _text(data.get("password")),
+        "username": text_value(data.get("username")),
+        "password": text_value(data.get("password")),
         "attributes": attributes,
         "validation_data": validation_data,
         # As the form's checkbox reads it: "false" or "0" is no consent.
@@ -58,7 +58,8 @@ def values_from_form_data(spec: FormSpec, data: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def _text(value: Any) -> str:
+def text_value(value: Any) -> str:
+    """A posted value as text: "" for a missing one or a list (a name sent twice)."""
     return value if isinstance(value, str) else ""
 
 
