@@ -199,6 +199,10 @@ SIGNUP_RATE_LIMITS = {
 }
 # A form sent sooner than this after it was shown was not filled in by a person.
 SIGNUP_MIN_FILL_SECONDS = env.float("SIGNUP_MIN_FILL_SECONDS", default=2.0)
+# ALTCHA (signup/challenges.py): how long a challenge may be solved and sent back, and the range its
+# secret counter is drawn from (the guesses a browser makes; each costs the portal's challenge_cost).
+SIGNUP_CHALLENGE_MAX_AGE = env.int("SIGNUP_CHALLENGE_MAX_AGE", default=600)
+SIGNUP_ALTCHA_COUNTER = (5000, 10000)
 # TooManyRequestsException means Cognito did nothing, so SignUp may be tried again: this many
 # times at most, with jittered exponential backoff, within this many seconds in all.
 SIGNUP_THROTTLE_RETRIES = env.int("SIGNUP_THROTTLE_RETRIES", default=3)

@@ -87,6 +87,21 @@ class PortalAdmin(admin.ModelAdmin):
         ),
         (_("Consent"), {"fields": ("require_consent", "consent_version", "terms_url", "privacy_url")}),
         (_("Embedding and API"), {"fields": ("embed_origins", "api_origins")}),
+        (
+            _("Bots and fraud"),
+            {
+                "fields": (
+                    "challenge",
+                    "challenge_cost",
+                    "challenge_site_key",
+                    "challenge_secret_env",
+                    "email_domains_allowed",
+                    "email_domains_denied",
+                    "block_disposable_email",
+                    "phone_regions",
+                )
+            },
+        ),
         (_("Operators"), {"fields": ("sensitive_attributes", "rate_limits", "hide_existing_accounts")}),
         (_("Snapshot of the pool"), {"fields": ("synced_at", "schema_drift", "snapshot_summary")}),
     )

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import get_language
@@ -30,12 +31,12 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import flows, logs
+from . import challenges, flows, logs
 from .caching import portal_by_slug
 from .flows import NextStep, Outcome, Problem, Result
 from .flows.validation import NON_FIELD
 from .messages import message
-from .models import Portal
+from .models import Challenge, Portal
 from .schema import FormSpec
 from .visitors import api_visitor_from
 
@@ -269,6 +270,7 @@ class SignupIn(Schema):
                     "validation_data": {"invite_code": "WELCOME"},
                     "client_metadata": {"campaign": "spring"},
                     "consent": {"accepted": True, "version": "2024-01"},
+                    "altcha": "eyJjaGFsbGVuZ2UiOnsicGFyYW1ldGVycyI6ey4uLn19fQ==",
                 }
             ]
         },
@@ -280,6 +282,18 @@ class SignupIn(Schema):
     validation_data: dict[str, str] = Field(default_factory=dict)
     client_metadata: dict[str, str] = Field(default_factory=dict, description="Only the portal's listed names.")
     consent: ConsentIn | None = None
+    # The portal's challenge (GET .../form says which): required unless it is "off".
+    altcha: str | None = Field(
+        None,
+        max_length=challenges.MAX_RESPONSE_CHARS,
+        description="ALTCHA portals: the solved challenge from GET .../challenge, base64, as ALTCHA's widget "
+        "or libraries give it (the widget's `altcha` field). Each is accepted once.",
+    )
+    captcha_token: str | None = Field(
+        None,
+        max_length=challenges.MAX_RESPONSE_CHARS,
+        description="Turnstile or hCaptcha portals: the token the provider's widget gave (form.challenge.site_key).",
+    )
 
 
 class ConfirmIn(Schema):
@@ -318,6 +332,19 @@ class StepOut(Schema):
     )
 
 
+class ChallengeInfo(Schema):
+    type: str = Field(description="altcha, turnstile or hcaptcha.")
+    url: str = Field("", description="ALTCHA: where to get a challenge (GET).")
+    site_key: str = Field("", description="Turnstile or hCaptcha: the site key for the provider's widget.")
+
+
+class ChallengeOut(Schema):
+    """An ALTCHA challenge, as ALTCHA's widget and libraries read it (protocol v2, PBKDF2/SHA-256)."""
+
+    parameters: dict[str, Any]
+    signature: str
+
+
 class FormOut(Schema):
     portal: str
     available: bool
@@ -328,10 +355,13 @@ class FormOut(Schema):
     fields: list[dict[str, Any]] = Field(description="Each input: name, attribute, type, rules, label.")
     password_policy: dict[str, Any] | None = None
     consent: dict[str, Any] | None = None
+    challenge: ChallengeInfo | None = Field(None, description="What a sign-up must pass; none when null.")
 
 
 ERRORS = {400: ProblemOut, 404: ProblemOut, 413: ProblemOut, 415: ProblemOut, 422: ProblemOut}
 STEP_ERRORS = {**ERRORS, 409: ProblemOut, 429: ProblemOut, 503: ProblemOut}
+CHALLENGE_INPUTS = {"altcha", "captcha_token"}
+CHALLENGE_REFUSALS = {challenges.MISSING, challenges.INVALID, challenges.EXPIRED, challenges.REPLAYED}
 IDEMPOTENCY_KEY = Header(
     None,
     alias="Idempotency-Key",
@@ -357,7 +387,34 @@ def form(request: HttpRequest, slug: str) -> Any:
     reason = portal.unavailable_reason
     if reason:
         return {**base, "available": False, "reason": reason, "fields": []}
-    return {**base, "available": True, **flows.portal_form_spec(portal).as_json()}
+    return {**base, "available": True, **flows.portal_form_spec(portal).as_json(), "challenge": _challenge_info(portal)}
+
+
+def _challenge_info(portal: Portal) -> dict[str, str] | None:
+    widget = challenges.widget(portal)
+    if widget is None:
+        return None
+    if widget.kind == Challenge.ALTCHA:
+        return {"type": widget.kind, "url": reverse("api:challenge", args=[portal.slug])}
+    return {"type": widget.kind, "site_key": widget.site_key}
+
+
+@api.get(
+    "/v1/portals/{slug}/challenge",
+    response={200: ChallengeOut, 404: ProblemOut},
+    summary="A proof-of-work challenge",
+    url_name="challenge",
+    description=(
+        "For portals whose form.challenge.type is altcha: solve it (ALTCHA's widget or libraries) and send "
+        "the solution as `altcha` with the sign-up, within its expiry. Each solution is accepted once. "
+        "404 when the portal asks for no proof of work."
+    ),
+)
+def challenge(request: HttpRequest, slug: str) -> Any:
+    issued = flows.signup_challenge(portal=_portal(slug))
+    if issued is None:
+        raise ApiProblem(404, "api_no_challenge")
+    return issued
 
 
 def _languages() -> list[str]:
@@ -441,6 +498,7 @@ def _signup_request(
         consent=bool(payload.consent and payload.consent.accepted),
         visitor=api_visitor_from(request, portal, payload.client_metadata),
         bot_signals=None,
+        challenge_response=(payload.altcha if portal.challenge == Challenge.ALTCHA else payload.captcha_token) or "",
         idempotency_key=flow_key,
         input_errors=tuple(named),
     )
@@ -482,7 +540,7 @@ def _render(
     }[outcome.result]
     # A form's refusal names its fields in `errors`; Cognito's refusal (a wrong code) has one cause.
     code = outcome.general_error or (_first_code(outcome) if outcome.result is not Result.INVALID else "") or "invalid"
-    return problem(
+    response = problem(
         status,
         code,
         detail=outcome.explanation or message(code),
@@ -490,6 +548,9 @@ def _render(
         retry_at=outcome.retry_at,
         reference=reference if outcome.result is not Result.LIMITED else None,
     )
+    if code in CHALLENGE_REFUSALS:  # the retry brings a new solution: the key is not spent
+        response.retry_with_same_key = True  # type: ignore[attr-defined]
+    return response
 
 
 def _first_code(outcome: Outcome) -> str:
@@ -546,7 +607,8 @@ def _idempotent(
     digest = hashlib.sha256(f"{portal.pk}\0{operation}\0{key}".encode()).hexdigest()
     # Keyed with the secret key: a body holds the password or the code, which a plain hash in the cache
     # would let anyone who reads the cache guess offline (a six-digit code in a million tries).
-    canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True)
+    # A retry carries a new solution of the challenge (each is accepted once): it is the same request.
+    canonical = json.dumps(payload.model_dump(mode="json", exclude=CHALLENGE_INPUTS), sort_keys=True)
     body = salted_hmac("signup.api.idempotency", canonical, algorithm="sha256").hexdigest()
     cache_key = f"signup:api:idempotency:{digest}"
     if not cache.add(cache_key, {"body": body, "answer": None}, IDEMPOTENCY_PENDING_SECONDS):
@@ -563,7 +625,8 @@ def _idempotent(
     # The attempt's own key names the body too: once the cache has forgotten a key, another client's
     # different body under the same key is a new sign-up, never a replay of someone else's answer.
     response = run("api:" + hashlib.sha256(f"{digest}\0{body}".encode()).hexdigest()[:60])
-    if response.status_code in (429, 503):  # nothing was done, or may be tried again: no answer to keep
+    if response.status_code in (429, 503) or getattr(response, "retry_with_same_key", False):
+        # Nothing was done, or it may be tried again (after a refused challenge, with a new solution)
         cache.delete(cache_key)
     else:
         answer = (response.status_code, response.content, response["Content-Type"])

@@ -259,9 +259,35 @@ class Series:
 
 
 @dataclass(frozen=True)
+class RefusalRow:
+    code: str
+    label: str
+    count: int
+    url: str
+
+
+# What each guard's refusal (the error code of a `blocked` attempt, signup/guards.py) is called here.
+REFUSAL_LABELS = {
+    "RateLimited": gettext_lazy("Rate limit"),
+    "Honeypot": gettext_lazy("Honeypot filled in"),
+    "TooFast": gettext_lazy("Sent too fast"),
+    "FormExpired": gettext_lazy("Form expired"),
+    "ChallengeMissing": gettext_lazy("Challenge not done"),
+    "ChallengeInvalid": gettext_lazy("Challenge failed"),
+    "ChallengeExpired": gettext_lazy("Challenge expired"),
+    "ChallengeReplayed": gettext_lazy("Challenge used twice"),
+    "ChallengeUnavailable": gettext_lazy("Challenge provider unreachable"),
+    "EmailDomain": gettext_lazy("E-mail domain"),
+    "DisposableEmail": gettext_lazy("Disposable e-mail"),
+    "PhoneRegion": gettext_lazy("Phone region"),
+}
+
+
+@dataclass(frozen=True)
 class DashboardData:
     total: int
     statuses: list[StatusRow]
+    refusals: list[RefusalRow]
     error_codes: list[ErrorCodeRow]
     other_error_codes: int
     channels: list[ChannelRow]
@@ -297,7 +323,7 @@ def attempts_in(*, portal_id: int | None, period: Period) -> QuerySet[SignupAtte
 
 
 def dashboard_data(*, portal_id: int | None, period: Period) -> DashboardData:
-    """Five aggregate queries, whatever the number of attempts."""
+    """Six aggregate queries, whatever the number of attempts."""
     attempts = attempts_in(portal_id=portal_id, period=period)
     by_status = dict(attempts.values("status").annotate(n=Count("pk")).values_list("status", "n"))
     funnel = attempts.aggregate(
@@ -316,6 +342,13 @@ def dashboard_data(*, portal_id: int | None, period: Period) -> DashboardData:
         .order_by("-n", "error_code")
         .values_list("error_code", "n")[:TOP_ERROR_CODES]
     )
+    refused = (
+        attempts.filter(status=Status.BLOCKED)
+        .values("error_code")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "error_code")
+        .values_list("error_code", "n")
+    )
     # Which way in (page, frame, API, command line) the attempts came: every channel is counted alike.
     by_channel = dict(attempts.values("channel").annotate(n=Count("pk")).values_list("channel", "n"))
     statuses = _statuses(by_status)
@@ -332,6 +365,15 @@ def dashboard_data(*, portal_id: int | None, period: Period) -> DashboardData:
                 colour,
             )
             for value, label, colour in statuses
+        ],
+        refusals=[
+            RefusalRow(
+                code,
+                str(REFUSAL_LABELS.get(code, code)),
+                n,
+                changelist_url(portal_id=portal_id, period=period, status__exact=Status.BLOCKED, error_code=code),
+            )
+            for code, n in refused
         ],
         error_codes=[
             ErrorCodeRow(code, n, changelist_url(portal_id=portal_id, period=period, error_code=code))

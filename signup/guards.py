@@ -1,5 +1,7 @@
 """What stands between a POST and Cognito: a token per rendered form, a honeypot, a minimum fill
-time and rate limits. A submission they stop is recorded as `blocked` and Cognito is not called.
+time, rate limits, the portal's challenge (signup/challenges.py) and its rules on who may sign up
+(signup/admission.py). A submission they stop is recorded as `blocked` with its reason, and Cognito is
+not called.
 
 The form token is signed, so it needs no server state: it names the rendered form (the idempotency
 key that makes a repeated POST show the first outcome) and says when the form was shown.
@@ -15,7 +17,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core import signing
 
-from . import abuse
+from . import abuse, admission, challenges
 from .models import Portal
 
 FORM_TOKEN_SALT = "signup.form.v1"
@@ -64,10 +66,56 @@ def submission_check(
     return Check(key)
 
 
-# The attempt's error code for each guard's refusal.
+def challenge_check(portal: Portal, response: str, client_ip: str | None) -> str:
+    """An empty string when the response passes the portal's challenge (or it has none), else a message code."""
+    return challenges.check(portal, response, client_ip)
+
+
+def admission_check(portal: Portal, username: str, attributes: dict[str, str]) -> list[tuple[str, str]]:
+    """Every (Cognito field, message code) the portal's rules refuse: e-mail domains and disposable
+    addresses for `email` and an e-mail username, calling regions for `phone_number` and a phone
+    username. Checked on the form's cleaned values, so an address or number is already well formed."""
+    emails = [("email", attributes.get("email", ""))]
+    phones = [("phone_number", attributes.get("phone_number", ""))]
+    if "email" in portal.username_attributes and "@" in username:
+        emails.append(("username", username))
+    elif "phone_number" in portal.username_attributes and username.startswith("+"):
+        phones.append(("username", username))
+    refusals = []
+    for name, value in emails:
+        reason = value and admission.email_refusal(
+            value,
+            allow=portal.email_domains_allowed,
+            deny=portal.email_domains_denied,
+            block_disposable=portal.block_disposable_email,
+        )
+        if reason:
+            refusals.append((name, ADMISSION_MESSAGES[reason]))
+    for name, value in phones:
+        reason = value and admission.phone_refusal(value, regions=portal.phone_regions)
+        if reason:
+            refusals.append((name, ADMISSION_MESSAGES[reason]))
+    return refusals
+
+
+ADMISSION_MESSAGES = {
+    admission.EMAIL_DOMAIN: "email_domain_refused",
+    admission.DISPOSABLE_EMAIL: "disposable_email_refused",
+    admission.PHONE_REGION: "phone_region_refused",
+}
+
+# The attempt's error code (the dashboard's reason) for each guard's refusal.
 BLOCK_CODES = {
     "form_expired": "FormExpired",
     "blocked_honeypot": "Honeypot",
     "blocked_too_fast": "TooFast",
     "rate_limited": "RateLimited",
+    challenges.MISSING: "ChallengeMissing",
+    challenges.INVALID: "ChallengeInvalid",
+    challenges.EXPIRED: "ChallengeExpired",
+    challenges.REPLAYED: "ChallengeReplayed",
+    challenges.UNAVAILABLE: "ChallengeUnavailable",
+    "email_domain_refused": "EmailDomain",
+    "disposable_email_refused": "DisposableEmail",
+    "phone_region_refused": "PhoneRegion",
 }

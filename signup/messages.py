@@ -80,6 +80,22 @@ MESSAGES = {
     "resend_limit_until": _(
         "You can ask for up to five codes an hour, and you have used them. You can ask again after %(time)s."
     ),
+    # The portal's challenge (ALTCHA, Turnstile or hCaptcha) and its rules on who may sign up
+    "challenge_missing": _("Complete the check that you are not a robot, then send the form again."),
+    "challenge_invalid": _("The check that you are not a robot did not pass. Please do it again."),
+    "challenge_expired": _("The check that you are not a robot has expired. Please do it again."),
+    "challenge_replayed": _("This check was already used. Please do it again."),
+    "challenge_unavailable": _(
+        "We could not run the check that you are not a robot just now. Please try again in a moment; what "
+        "you typed is kept."
+    ),
+    "challenge_needs_javascript": _(
+        "This form checks that you are not a robot with a small computation in your browser, which needs "
+        "JavaScript. Turn JavaScript on to sign up."
+    ),
+    "email_domain_refused": _("Addresses at this domain cannot sign up here. Use another email address."),
+    "disposable_email_refused": _("Disposable email addresses cannot sign up here. Use a permanent address."),
+    "phone_region_refused": _("Phone numbers from this country or region cannot sign up here."),
     "embed_token_used": _("This form was already sent or has expired. Check the details and send it again."),
     "embed_forbidden": _("This request did not come from the sign-up form, so it was refused."),
     "confirm_link_invalid": _("This link has expired. Enter your username to continue."),
@@ -94,6 +110,7 @@ MESSAGES = {
     "api_body_too_large": _("The body is too large."),
     "api_no_portal": _("There is no such portal."),
     "api_no_route": _("There is no such API address."),
+    "api_no_challenge": _("This portal asks for no proof of work: see the form's challenge."),
     "api_bad_key": _("Use printable characters in the Idempotency-Key."),
     "api_key_reused": _("This Idempotency-Key was used with another body. Use a new key for a new request."),
     "api_key_in_progress": _("A request with this Idempotency-Key is still running. Try again in a moment."),

@@ -66,11 +66,11 @@ class SecurityHeadersMiddleware:
         directives = {
             "default-src": ["'self'"],
             "script-src": ["'self'", *extra.get("script-src", [])],
-            "style-src": ["'self'", "'unsafe-inline'"] if admin else ["'self'"],
+            "style-src": ["'self'", "'unsafe-inline'"] if admin else ["'self'", *extra.get("style-src", [])],
             "img-src": ["'self'", "data:", "https:"],
             "connect-src": ["'self'", *extra.get("connect-src", [])],
             "font-src": ["'self'"],
-            "frame-src": ["'self'"],
+            "frame-src": ["'self'", *extra.get("frame-src", [])],
             "form-action": ["'self'", *extra.get("form-action", [])],
             "object-src": ["'none'"],
             "base-uri": ["'none'"],

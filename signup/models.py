@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -28,6 +28,13 @@ FormInputs = tuple[tuple[Override, ...], tuple[ValidationDataSpec, ...], Consent
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("An environment variable name, e.g. DEMO_CLIENT_SECRET."))
 VALIDATION_DATA_NAME = RegexValidator(r"^[A-Za-z0-9_.:-]{1,32}$", _("1 to 32 letters, digits, _ . : or -."))
+
+
+class Challenge(models.TextChoices):
+    OFF = "off", _("none")
+    ALTCHA = "altcha", _("ALTCHA proof of work")
+    TURNSTILE = "turnstile", _("Cloudflare Turnstile")
+    HCAPTCHA = "hcaptcha", _("hCaptcha")
 
 
 class Portal(models.Model):
@@ -121,6 +128,59 @@ class Portal(models.Model):
             'Attributes whose values are masked in admin lists, attempt pages and exports, e.g. ["phone_number"].'
         ),
     )
+    # Bots and fraud (signup/challenges.py, signup/admission.py): the challenge every browser and API
+    # sign-up must pass, and who may sign up.
+    challenge = models.CharField(
+        max_length=16,
+        choices=Challenge.choices,
+        default=Challenge.ALTCHA,
+        help_text=_(
+            "What a visitor's browser must pass before Cognito is called: a proof of work (ALTCHA, no third "
+            "party, no cookie), Cloudflare Turnstile, hCaptcha, or nothing."
+        ),
+    )
+    challenge_cost = models.PositiveIntegerField(
+        default=1000,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text=_(
+            "ALTCHA: PBKDF2 iterations per guess; a browser makes 5,000 to 10,000 guesses. "
+            "1000 takes about a second on a phone."
+        ),
+    )
+    challenge_site_key = models.CharField(
+        max_length=128, blank=True, help_text=_("Turnstile or hCaptcha: the site key (public) from the provider.")
+    )
+    challenge_secret_env = models.CharField(
+        _("challenge secret variable"),
+        max_length=128,
+        blank=True,
+        validators=[ENV_VAR_NAME],
+        help_text=_(
+            "Turnstile or hCaptcha: the environment variable holding the secret key. Empty: "
+            "TURNSTILE_SECRET_KEY or HCAPTCHA_SECRET_KEY. The secret itself is never stored."
+        ),
+    )
+    email_domains_allowed = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('Only these e-mail domains may sign up, e.g. ["example.com"]; each covers its subdomains.'),
+    )
+    email_domains_denied = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('These e-mail domains may not sign up, e.g. ["example.net"]; each covers its subdomains.'),
+    )
+    block_disposable_email = models.BooleanField(
+        default=False, help_text=_("Refuse addresses at disposable e-mail services (a list kept upstream).")
+    )
+    phone_regions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            'Only phone numbers of these regions (ISO 3166 codes), e.g. ["US", "DE"]: refused numbers never '
+            "reach Cognito, so no SMS goes to them. Empty: any region."
+        ),
+    )
     snapshot = models.JSONField(default=dict, blank=True, editable=False)
     synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,6 +205,7 @@ class Portal(models.Model):
         self._clean_origins("embed_origins")
         self._clean_origins("api_origins")
         self._clean_rate_limits()
+        self._clean_defences()
         if not isinstance(self.sensitive_attributes, list) or not all(
             isinstance(a, str) for a in self.sensitive_attributes
         ):
@@ -156,6 +217,24 @@ class Portal(models.Model):
 
             if not is_allowed_redirect(self.success_url):
                 raise ValidationError({"success_url": _("This host is not in SIGNUP_REDIRECT_ALLOWED_HOSTS.")})
+
+    def _clean_defences(self) -> None:
+        from . import admission
+
+        if self.challenge in (Challenge.TURNSTILE, Challenge.HCAPTCHA) and not self.challenge_site_key:
+            raise ValidationError({"challenge_site_key": _("Turnstile and hCaptcha need the site key.")})
+        for name, entry in [
+            ("email_domains_allowed", admission.domain_entry),
+            ("email_domains_denied", admission.domain_entry),
+            ("phone_regions", admission.region_entry),
+        ]:
+            values = getattr(self, name)
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValidationError({name: _("A JSON list of strings.")})
+            try:
+                setattr(self, name, list(dict.fromkeys(entry(v) for v in values)))
+            except ValueError as error:
+                raise ValidationError({name: str(error)}) from error
 
     def _clean_rate_limits(self) -> None:
         from .abuse import Limit

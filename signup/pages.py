@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.translation import get_language
 
-from . import embedding, flows, guards
+from . import challenges, embedding, flows, guards
 from .caching import form_class, kept, portal_by_slug
 from .fields import client_rules
 from .flows import NextStep, Outcome, Result
@@ -168,6 +168,7 @@ def form_page(request: HttpRequest, portal: Portal, embed: Embed | None = None) 
                 form_token=text_value(request.POST.get("form_token")),
                 honeypot=text_value(request.POST.get(guards.HONEYPOT_FIELD)),
             ),
+            challenge_response=text_value(request.POST.get(challenges.response_field(portal))),
         ),
     )
     if outcome.next_step is NextStep.CONFIRM:
@@ -216,7 +217,7 @@ def render_form_page(
     request: HttpRequest, portal: Portal, spec: FormSpec, form: SignupForm, **extra: Any
 ) -> HttpResponse:
     """The sign-up page; the admin's preview renders the same page with preview=True."""
-    _allow_advanced_security(request, portal)
+    _allow_portal_scripts(request, portal)
     context = form_page_context(
         portal,
         spec,
@@ -260,6 +261,10 @@ def form_page_context(
         "policy_rules": rules,
         "consent": spec.consent,
         "advanced_security_script": _advanced_security_script(portal),
+        "challenge": challenges.widget(portal),
+        "challenge_notice": message("challenge_needs_javascript"),
+        # The widget's own language file, where there is one (its English is built in).
+        "challenge_language": {"de": "de", "es": "es-es"}.get(language, ""),
         "client_rules": kept(("client_rules", spec, language), lambda: client_rules(spec)),
         "confirm_url": confirm_url,
         **extra,
@@ -279,7 +284,7 @@ def empty_form_page(request: HttpRequest, portal: Portal, spec: FormSpec, embed:
     frame's id, its parent and the single-use embed token; the form token; the confirm link). The same
     page render_form_page gives, for a fraction of its CPU: docs/performance.md has the figures (0.39 ->
     0.81 x the trivial view for the framed page) that keep this over a plain render."""
-    _allow_advanced_security(request, portal)
+    _allow_portal_scripts(request, portal)
     language = get_language() or ""
     key = ("empty_page", portal.pk, portal.synced_at, portal.updated_at, language, embed.theme if embed else None)
     page = kept(key, lambda: _render_empty_page(portal, spec, embed))
@@ -314,6 +319,15 @@ def _render_empty_page(portal: Portal, spec: FormSpec, embed: Embed | None) -> s
 def _allow_advanced_security(request: HttpRequest, portal: Portal) -> None:
     if portal.advanced_security:
         csp_allow(request, "script-src", f"https://amazon-cognito-assets.{portal.region}.amazoncognito.com")
+
+
+def _allow_portal_scripts(request: HttpRequest, portal: Portal) -> None:
+    """The outside scripts this portal's form loads, and nothing for portals that load none: Cognito's
+    threat-protection script, and a Turnstile or hCaptcha widget."""
+    _allow_advanced_security(request, portal)
+    for directive, sources in challenges.csp_sources(portal).items():
+        for source in sources:
+            csp_allow(request, directive, source)
 
 
 def _advanced_security_script(portal: Portal) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.http import http_date
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods
@@ -24,6 +24,17 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def done(request: HttpRequest, slug: str) -> HttpResponse:
     return pages.done_page(request, pages.portal_or_404(slug))
+
+
+@require_GET
+def challenge(request: HttpRequest, slug: str) -> HttpResponse:
+    """A new ALTCHA challenge for the form's widget, on our page and in a frame (same origin, no cookie)."""
+    issued = flows.signup_challenge(portal=pages.portal_or_404(slug))
+    if issued is None:
+        raise Http404("This portal asks for no proof of work.")
+    response = JsonResponse(issued)
+    response["Cache-Control"] = "no-store"  # each visit solves its own
+    return response
 
 
 @require_GET

@@ -157,5 +157,6 @@ def demo_portal(emulator, demo_pool):
         user_pool_id=demo_pool["user_pool_id"],
         client_id=demo_pool["client_id"],
         endpoint_url=emulator,
+        challenge="off",  # tests of the challenge ask for one
     )
     return flows.portal_sync(portal=portal)

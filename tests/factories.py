@@ -159,6 +159,7 @@ def make_portal(slug: str = "acme", *, snap: dict[str, Any] | None = None, **fie
         "client_id": "1example23456789abcdefghij",
         "client_secret_env": "ACME_CLIENT_SECRET",
         "snapshot": snap if snap is not None else snapshot(),
+        "challenge": "off",  # tests of the challenge ask for one (tests/test_challenges.py)
     }
     values.update(fields)
     from django.utils import timezone

@@ -2,6 +2,7 @@
 (page, frame, command line, API) calls these and renders the outcome its own way."""
 
 from ..caching import form_spec as portal_form_spec
+from .challenge import signup_challenge
 from .confirmation import signup_confirm, signup_resend
 from .outcome import NextStep, Outcome, Result
 from .portals import portal_sync
@@ -19,6 +20,7 @@ __all__ = [
     "Visitor",
     "portal_form_spec",
     "portal_sync",
+    "signup_challenge",
     "signup_confirm",
     "signup_resend",
     "signup_submit",

@@ -51,6 +51,9 @@ class SignupRequest:
     consent: bool = False
     visitor: Visitor = field(default_factory=Visitor)
     bot_signals: BotSignals | None = None  # None: a channel the bot guards do not apply to (the CLI)
+    # What the visitor's browser (or app) gave for the portal's challenge: an ALTCHA solution or a
+    # Turnstile/hCaptcha token. Every channel but the command line must pass the challenge.
+    challenge_response: str = field(default="", repr=False)
     idempotency_key: str | None = None  # one key, one SignUp: a repeat answers the first one's outcome
     # What the channel found wrong while reading its input (a name the form does not have, a value given
     # twice): refused with the form's own errors, and Cognito is not called.

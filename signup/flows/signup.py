@@ -6,13 +6,13 @@ import contextlib
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from .. import cognito, guards, logs
+from .. import challenges, cognito, guards, logs
 from ..caching import form_spec as portal_form_spec
 from ..messages import signup_error
 from ..models import AttemptEvent, Portal, SignupAttempt
@@ -35,10 +35,11 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
         return Outcome(Result.UNAVAILABLE, general_error="not_available", error_message=reason)
     spec = portal_form_spec(portal)
     idempotency_key = request.idempotency_key
-    # The browser channels send their bot signals; the API has none but is rate limited like them; the
-    # command line (operators) is not guarded.
+    # Every channel but the command line (an operator's tool) is guarded: the browser channels send
+    # their bot signals, and the API, which has none, is rate limited like them; all pass the challenge.
+    guarded = request.visitor.channel != SignupAttempt.Channel.CLI
     signals = request.bot_signals
-    if signals is not None or request.visitor.channel == SignupAttempt.Channel.API:
+    if guarded:
         check = guards.submission_check(
             portal=portal,
             form_token=signals.form_token if signals else None,
@@ -47,14 +48,13 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
             username=request.username,
         )
         if check.block:
-            attempt = record_refused(
-                portal, spec, request, status=Status.BLOCKED, error_code=guards.BLOCK_CODES[check.block]
-            )
             result = Result.LIMITED if check.block == "rate_limited" else Result.BLOCKED
-            return Outcome(
-                result, attempt, general_error=check.block, error_code=attempt.error_code, retry_at=check.retry_at
-            )
+            return _blocked(portal, spec, request, result, check.block, retry_at=check.retry_at)
         idempotency_key = idempotency_key or check.key
+        refused = guards.challenge_check(portal, request.challenge_response, request.visitor.client_ip)
+        if refused:
+            result = Result.FAILED if refused == challenges.UNAVAILABLE else Result.BLOCKED
+            return _blocked(portal, spec, request, result, refused)
     form = checked_form(spec, request)
     if form.errors:
         return _invalid(portal, spec, request, form)
@@ -68,6 +68,22 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
         ip_address=portal.user_context_ip(request.visitor.client_ip),
         encoded_data=request.visitor.encoded_data,
     )
+    refusals = guards.admission_check(portal, call.username, dict(call.attributes))
+    if refusals:  # who may sign up: refused numbers and addresses never reach Cognito
+        outcome = Outcome(Result.BLOCKED)
+        for cognito_field, reason in refusals:
+            outcome.add_error(_field_for(spec, cognito_field), reason)
+        attempt = record_refused(
+            portal,
+            spec,
+            request,
+            status=Status.BLOCKED,
+            error_code=guards.BLOCK_CODES[refusals[0][1]],
+            form_errors={name: [p.code for p in found] for name, found in outcome.field_errors.items()},
+        )
+        logs.event("signup.blocked", attempt=attempt.reference, portal=portal.slug, code=attempt.error_code)
+        outcome.attempt, outcome.error_code = attempt, attempt.error_code
+        return outcome
     try:
         with own_statement():  # committed before Cognito is called
             attempt = new_attempt(
@@ -94,6 +110,20 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
         return Outcome(Result.UNKNOWN, attempt, general_error="outcome_unknown", error_code=type(error).__name__)
     outcome.username = call.username
     return outcome
+
+
+def _blocked(
+    portal: Portal,
+    spec: FormSpec,
+    request: SignupRequest,
+    result: Result,
+    reason: str,
+    retry_at: datetime | None = None,
+) -> Outcome:
+    """A guard's refusal (a message code for the whole form), recorded as `blocked` with its reason."""
+    attempt = record_refused(portal, spec, request, status=Status.BLOCKED, error_code=guards.BLOCK_CODES[reason])
+    logs.event("signup.blocked", attempt=attempt.reference, portal=portal.slug, code=attempt.error_code)
+    return Outcome(result, attempt, general_error=reason, error_code=attempt.error_code, retry_at=retry_at)
 
 
 def _invalid(portal: Portal, spec: FormSpec, request: SignupRequest, form: object) -> Outcome:

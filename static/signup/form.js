@@ -285,17 +285,43 @@
     var invalid = inputs().filter(function (input) { return !check(input); });
     if (password && password.value) updateChecklist(password);
     if (invalid.length) { event.preventDefault(); summarise(invalid); return; }
+    var challenge = form.querySelector("altcha-widget");
+    if (challenge && challenge.getState && challenge.getState() !== "verified") {
+      // Sent before the check that a person is here has finished: finish it first, then send.
+      event.preventDefault();
+      lock();
+      whenVerified(challenge).then(function () {
+        unlock();
+        form.requestSubmit(button);
+      }, unlock);
+      return;
+    }
     form.dataset.submitting = "1";
     if (password) password.type = "password";
+    lock();
+  });
+  function lock() {
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
     if (busy) busy.textContent = messages.busy;
-  });
-  // Coming back with the Back button must not leave the form locked.
-  window.addEventListener("pageshow", function () {
+  }
+  function unlock() {
     delete form.dataset.submitting;
     button.disabled = false;
     button.removeAttribute("aria-busy");
     if (busy) busy.textContent = "";
-  });
+  }
+  function whenVerified(challenge) {
+    return new Promise(function (resolve, reject) {
+      function changed(event) {
+        var state = event.detail && event.detail.state;
+        if (state === "verified") { challenge.removeEventListener("statechange", changed); resolve(); }
+        else if (state === "error" || state === "expired") { challenge.removeEventListener("statechange", changed); reject(); }
+      }
+      challenge.addEventListener("statechange", changed);
+      if (challenge.getState() !== "verifying") challenge.verify();
+    });
+  }
+  // Coming back with the Back button must not leave the form locked.
+  window.addEventListener("pageshow", unlock);
 })();

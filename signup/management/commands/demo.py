@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from signup import flows
 from signup.emulator.demo import create_demo_pool, emulator_client
 from signup.emulator.server import start_in_thread
-from signup.models import Portal, ValidationDataField
+from signup.models import Challenge, Portal, ValidationDataField
 
 
 class Command(BaseCommand):
@@ -61,6 +61,7 @@ class Command(BaseCommand):
                 "endpoint_url": base_url,
                 "client_secret_env": "",
                 "is_open": True,
+                "challenge": Challenge.ALTCHA,  # what a new portal gets: the demo shows it
             },
         )
         ValidationDataField.objects.update_or_create(

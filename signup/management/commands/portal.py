@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from signup import cognito, flows
-from signup.models import Portal
+from signup.models import Challenge, Portal
 
 # Who may use a portal from another site: (option, what one origin may do, what "none" means).
 ORIGIN_LISTS = [
@@ -31,6 +31,75 @@ def _origin_options(parser: CommandParser, *, update: bool) -> None:
             parser.add_argument(f"--no-{name}s", action="store_true", help=none)
 
 
+def _defence_options(parser: CommandParser, *, update: bool) -> None:
+    """The challenge and who may sign up (issue: bots and fraud). On update only the options given change."""
+    parser.add_argument(
+        "--challenge",
+        choices=Challenge.values,
+        default=None if update else Challenge.ALTCHA,
+        help="What a browser or app must pass before Cognito is called (default for a new portal: altcha).",
+    )
+    parser.add_argument("--challenge-cost", type=int, metavar="N", help="ALTCHA: PBKDF2 iterations per guess.")
+    parser.add_argument("--challenge-site-key", metavar="KEY", help="Turnstile or hCaptcha: the site key.")
+    parser.add_argument(
+        "--challenge-secret-env", metavar="VAR", help="Turnstile or hCaptcha: the variable holding the secret."
+    )
+    for flag, may in [("allow", "Only these"), ("deny", "Not these")]:
+        parser.add_argument(
+            f"--{flag}-email-domain",
+            nargs="+",
+            action="extend",
+            metavar="DOMAIN",
+            help=f"{'Replaces the list: ' if update else ''}{may} e-mail domains (each covers its subdomains).",
+        )
+    disposable = parser.add_mutually_exclusive_group()
+    disposable.add_argument("--block-disposable-email", dest="block_disposable", action="store_true", default=None)
+    disposable.add_argument("--allow-disposable-email", dest="block_disposable", action="store_false")
+    parser.add_argument(
+        "--allow-phone-country",
+        nargs="+",
+        action="extend",
+        metavar="CC",
+        help=f"{'Replaces the list: ' if update else ''}only phone numbers of these regions (ISO 3166, e.g. US DE).",
+    )
+    if update:
+        parser.add_argument("--no-email-domain-rules", action="store_true", help="Empty both e-mail domain lists.")
+        parser.add_argument("--any-phone-country", action="store_true", help="Let phone numbers of any region in.")
+
+
+DEFENCE_FIELDS = [
+    ("challenge", "challenge"),
+    ("challenge_cost", "challenge_cost"),
+    ("challenge_site_key", "challenge_site_key"),
+    ("challenge_secret_env", "challenge_secret_env"),
+    ("allow_email_domain", "email_domains_allowed"),
+    ("deny_email_domain", "email_domains_denied"),
+    ("block_disposable", "block_disposable_email"),
+    ("allow_phone_country", "phone_regions"),
+]
+
+
+def _apply_defences(portal: Portal, options: dict[str, Any]) -> None:
+    for option, field in DEFENCE_FIELDS:
+        if options.get(option) is not None:
+            setattr(portal, field, options[option])
+    if options.get("no_email_domain_rules"):
+        portal.email_domains_allowed, portal.email_domains_denied = [], []
+    if options.get("any_phone_country"):
+        portal.phone_regions = []
+
+
+def _defences(portal: Portal) -> str:
+    check = portal.get_challenge_display() if portal.challenge != Challenge.OFF else "no challenge"
+    rules = [
+        f"e-mail domains only {', '.join(portal.email_domains_allowed)}" if portal.email_domains_allowed else "",
+        f"not {', '.join(portal.email_domains_denied)}" if portal.email_domains_denied else "",
+        "no disposable addresses" if portal.block_disposable_email else "",
+        f"phones from {' '.join(portal.phone_regions)}" if portal.phone_regions else "",
+    ]
+    return "; ".join([str(check), *(r for r in rules if r)])
+
+
 class Command(BaseCommand):
     help = "Add, sync and list sign-up portals."
 
@@ -47,6 +116,7 @@ class Command(BaseCommand):
         add.add_argument("--closed", action="store_true", help="Create it closed to sign-ups.")
         add.add_argument("--no-sync", action="store_true", help="Do not call Cognito now.")
         _origin_options(add, update=False)
+        _defence_options(add, update=False)
         update = sub.add_parser("update", help="Change a portal; only the options given change.")
         update.add_argument("slug")
         update.add_argument("--name")
@@ -57,6 +127,7 @@ class Command(BaseCommand):
         state.add_argument("--open", dest="is_open", action="store_true", default=None)
         state.add_argument("--closed", dest="is_open", action="store_false")
         _origin_options(update, update=True)
+        _defence_options(update, update=True)
         sync = sub.add_parser("sync", help="Re-read the pool and client (all portals when no slug is given).")
         sync.add_argument("slug", nargs="?")
         sub.add_parser("list", help="List portals.")
@@ -80,8 +151,9 @@ class Command(BaseCommand):
             embed_origins=options["embed_origin"],
             api_origins=options["api_origin"],
         )
+        _apply_defences(portal, options)
         _save(portal)
-        self.stdout.write(f"Added portal {portal.slug}: /signup/{portal.slug}/")
+        self.stdout.write(f"Added portal {portal.slug}: /signup/{portal.slug}/ ({_defences(portal)})")
         if not options["no_sync"]:
             self._sync(portal)
 
@@ -104,12 +176,13 @@ class Command(BaseCommand):
             portal.embed_origins = []
         if options["no_api_origins"]:
             portal.api_origins = []
+        _apply_defences(portal, options)
         _save(portal)
         origins = ", ".join(portal.embed_origins) or "none"
         callers = ", ".join(portal.api_origins) or "none"
         self.stdout.write(
             f"Updated {portal.slug}: {'open' if portal.is_open else 'closed'}; may be framed by {origins}; "
-            f"API callable from browsers on {callers}"
+            f"API callable from browsers on {callers}; {_defences(portal)}"
         )
 
     def handle_sync(self, options: dict[str, Any]) -> None:

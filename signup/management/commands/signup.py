@@ -57,6 +57,14 @@ class Command(OperationCommand):
                 + "\n".join(error_lines(spec, outcome.field_errors))
                 + f"\nNothing was sent to Cognito; attempt {attempt.reference} is recorded as invalid."
             )
+        if outcome.result is Result.BLOCKED and attempt is not None:  # the portal's rules on who may sign up
+            raise CliFailure(
+                "The portal refuses this sign-up:\n"
+                + "\n".join(error_lines(spec, outcome.field_errors))
+                + f"\nNothing was sent to Cognito; attempt {attempt.reference} is recorded as blocked "
+                f"({attempt.error_code}).",
+                returncode=PORTAL_REFUSED,
+            )
         # Said about what was sent: the username as the form normalised it.
         self.warn(secret_hash_warning(portal, outcome.username or request.username, params.get("SecretHash", "")))
         self.warn(ip_address_warning(portal, request.visitor))
