@@ -207,3 +207,11 @@ SIGNUP_ALTCHA_COUNTER = (5000, 10000)
 # times at most, with jittered exponential backoff, within this many seconds in all.
 SIGNUP_THROTTLE_RETRIES = env.int("SIGNUP_THROTTLE_RETRIES", default=3)
 SIGNUP_THROTTLE_BUDGET_SECONDS = env.float("SIGNUP_THROTTLE_BUDGET_SECONDS", default=2.0)
+
+# CAPTCHA (signup/captcha.py): how long to wait for the provider's verify API before refusing with "try
+# again", and where that API is. Tests point the URLs at a local stand-in (tests/captcha_standin.py).
+SIGNUP_CAPTCHA_TIMEOUT_SECONDS = env.float("SIGNUP_CAPTCHA_TIMEOUT_SECONDS", default=5.0)
+TURNSTILE_VERIFY_URL = env.str(
+    "TURNSTILE_VERIFY_URL", default="https://challenges.cloudflare.com/turnstile/v0/siteverify"
+)
+HCAPTCHA_VERIFY_URL = env.str("HCAPTCHA_VERIFY_URL", default="https://api.hcaptcha.com/siteverify")

@@ -123,6 +123,18 @@ def stub(client_secret):
         stubber.assert_no_pending_responses()
 
 
+@pytest.fixture
+def captcha_standin(settings):
+    """The local stand-in for both CAPTCHA verify APIs (tests/captcha_standin.py), with the verify URLs pointing
+    at it and a timeout short enough for its "slow" mode."""
+    from tests.captcha_standin import CaptchaStandIn
+
+    with CaptchaStandIn() as standin:
+        settings.TURNSTILE_VERIFY_URL = settings.HCAPTCHA_VERIFY_URL = standin.url
+        settings.SIGNUP_CAPTCHA_TIMEOUT_SECONDS = 0.5
+        yield standin
+
+
 @pytest.fixture(scope="session")
 def emulator():
     """The local Cognito on a free loopback port, for the whole run."""
