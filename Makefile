@@ -45,7 +45,8 @@ check: $(VENV)/.installed
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-sqlite: $(VENV)/.installed browser awscli
+# Redis too: the shared cache is what makes a challenge's solution single-use across processes.
+test-sqlite: $(VENV)/.installed browser awscli services
 	$(VENV)/bin/pytest
 
 test-postgres: $(VENV)/.installed services awscli

@@ -49,6 +49,22 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
     return problems
 
 
+@register(deploy=True)
+def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[Any]:
+    """A deployment runs several processes; what must hold across them lives in the cache."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend.endswith(("LocMemCache", "DummyCache")):
+        return [
+            Warning(
+                "The cache is each process's own memory: rate limits, single-use ALTCHA solutions and API "
+                "idempotency keys are not shared between processes or hosts.",
+                hint="Set CACHE_URL=redis://host:6379/1 (or REDIS_URL).",
+                id="signup.W002",
+            )
+        ]
+    return []
+
+
 # Not tagged "staticfiles": collectstatic runs only those checks, and it is the command that writes the manifest.
 @register()
 def check_static_manifest(app_configs: Any, **kwargs: Any) -> list[Any]:

@@ -3,7 +3,10 @@ API and the command line: every refusal is recorded as blocked with its reason a
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 
 import altcha
 import pytest
@@ -100,6 +103,40 @@ def test_a_solution_is_accepted_once(portal, stub):
     again = submit(client, answer, username="bob")
     assert again.status_code == 400 and "already used" in again.content.decode()
     assert SignupAttempt.objects.filter(error_code="ChallengeReplayed").count() == 1
+
+
+SHARED_CACHE = "redis://127.0.0.1:6379/14"  # `make test` starts Redis for both of its runs
+SPEND_ELSEWHERE = """
+import sys, django
+django.setup()
+from signup import challenges
+from signup.models import Portal
+print("accepted" if challenges.check(Portal(slug="acme", challenge="altcha"), sys.argv[1], None) == "" else "refused")
+"""
+
+
+def test_a_solution_accepted_by_another_process_is_refused_here(portal, settings):
+    # Two portal processes (gunicorn workers, or hosts) share the cache, as production's Redis is shared.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": SHARED_CACHE}}
+    from django.core.cache import cache
+
+    cache.clear()
+    client = Client()
+    answer = solved(client)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "CACHE_URL": SHARED_CACHE,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "1",
+    }
+    other = subprocess.run(
+        [sys.executable, "-c", SPEND_ELSEWHERE, answer], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert other.stdout.strip() == "accepted", other.stderr
+    response = submit(client, answer)
+    assert response.status_code == 400 and "already used" in response.content.decode()
+    assert only_attempt().error_code == "ChallengeReplayed"
 
 
 def test_an_expired_challenge_is_refused(portal, settings):

@@ -229,9 +229,22 @@ def test_check_deploy_is_clean_with_production_settings(collected_static):  # no
         SECRET_KEY="x" * 20 + "Kq8#p2!vZ" * 6,
         ALLOWED_HOSTS="signup.example.com",
         DATABASE_URL="sqlite:////tmp/deploy-check.sqlite3",
+        CACHE_URL="redis://127.0.0.1:6379/1",
         STATIC_ROOT=str(collected_static),  # a release runs collectstatic first
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_the_cache_is_each_processs_own(collected_static):  # noqa: F811
+    result = deploy_check(
+        PORTAL_ENV="production",
+        SECRET_KEY="x" * 20 + "Kq8#p2!vZ" * 6,
+        ALLOWED_HOSTS="signup.example.com",
+        DATABASE_URL="sqlite:////tmp/deploy-check.sqlite3",
+        CACHE_URL="locmemcache://",
+        STATIC_ROOT=str(collected_static),
+    )
+    assert result.returncode != 0 and "signup.W002" in result.stdout + result.stderr
 
 
 def test_check_deploy_refuses_the_development_key():
