@@ -130,8 +130,9 @@ WIDGET_PAGE = """<!doctype html><html lang=en><head><title>bench</title>
 
 
 def browser_solves(client: object, count: int) -> list[float]:
-    """Seconds from the visitor's tick to "verified", in Debian's Chromium with the files the page
-    serves, the challenges from the portal (the same cost), over a routed loopback origin (no server needed; loopback is a secure context, as WebCrypto needs)."""
+    """Seconds from the visitor's tick to "verified", in Debian's Chromium with the files the page serves
+    and the portal's challenges (the same cost), over a routed loopback origin: no server is needed, and
+    loopback is a secure context, which WebCrypto needs."""
     from playwright.sync_api import sync_playwright
 
     def serve(route: object) -> None:

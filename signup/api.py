@@ -334,7 +334,7 @@ class StepOut(Schema):
 
 class ChallengeInfo(Schema):
     type: str = Field(description="altcha, turnstile or hcaptcha.")
-    url: str = Field("", description="ALTCHA: where to get a challenge (GET).")
+    url: str = Field("", description="ALTCHA: where to get a challenge (GET), an absolute URL.")
     site_key: str = Field("", description="Turnstile or hCaptcha: the site key for the provider's widget.")
 
 
@@ -387,15 +387,21 @@ def form(request: HttpRequest, slug: str) -> Any:
     reason = portal.unavailable_reason
     if reason:
         return {**base, "available": False, "reason": reason, "fields": []}
-    return {**base, "available": True, **flows.portal_form_spec(portal).as_json(), "challenge": _challenge_info(portal)}
+    return {
+        **base,
+        "available": True,
+        **flows.portal_form_spec(portal).as_json(),
+        "challenge": _challenge_info(request, portal),
+    }
 
 
-def _challenge_info(portal: Portal) -> dict[str, str] | None:
+def _challenge_info(request: HttpRequest, portal: Portal) -> dict[str, str] | None:
     widget = challenges.widget(portal)
     if widget is None:
         return None
     if widget.kind == Challenge.ALTCHA:
-        return {"type": widget.kind, "url": reverse("api:challenge", args=[portal.slug])}
+        # Absolute: the app that reads it runs on another origin, or none (a phone).
+        return {"type": widget.kind, "url": request.build_absolute_uri(reverse("api:challenge", args=[portal.slug]))}
     return {"type": widget.kind, "site_key": widget.site_key}
 
 

@@ -23,17 +23,22 @@ def test_the_docs_page_renders_every_operation_from_our_own_origin(request, live
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".opblock", timeout=15_000)
-    assert page.locator(".opblock").count() == 4
+    assert page.locator(".opblock").count() == 5
     assert requested and all(url.startswith(live_server.url) for url in requested), requested
     assert refused == []
     context.close()
 
 
-def test_the_example_page_signs_up_and_confirms_from_another_origin(request, live_server, emulator, demo_portal):
-    """docs/examples/api-signup.html on a second origin, calling the API cross-origin (CORS)."""
+@pytest.mark.parametrize("challenge", ["off", "altcha"])
+def test_the_example_page_signs_up_and_confirms_from_another_origin(
+    request, live_server, emulator, demo_portal, challenge
+):
+    """docs/examples/api-signup.html on a second origin, calling the API cross-origin (CORS), and solving
+    the portal's proof of work when it has one."""
     site = Site("127.0.0.1")
     try:
         demo_portal.api_origins = [site.origin]
+        demo_portal.challenge, demo_portal.challenge_cost = challenge, 20
         demo_portal.save()
         site.pages["/"] = EXAMPLE.read_text()
         context = request.getfixturevalue("browser").new_context()

@@ -199,7 +199,7 @@ def test_new_portals_get_altcha_by_default():
 def test_the_api_hands_out_challenges_and_refuses_a_sign_up_without_one(portal, stub):
     api = Client(enforce_csrf_checks=True)
     form = api.get(f"{BASE}/acme/form").json()
-    assert form["challenge"] == {"type": "altcha", "url": f"{BASE}/acme/challenge", "site_key": ""}
+    assert form["challenge"] == {"type": "altcha", "url": f"http://testserver{BASE}/acme/challenge", "site_key": ""}
     refused = assert_problem(post(api, f"{BASE}/acme/signups", API_GOOD), 400, "challenge_missing")
     assert "robot" in refused["detail"]
     signed_up(stub)
