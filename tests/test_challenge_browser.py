@@ -73,16 +73,20 @@ def watch_for_policy_breaches(page, portal_url):
     errors = []
     page.on(
         "console",
-        lambda message: errors.append(message.text)
-        if message.type == "error" and not message.text.startswith("Failed to load resource")
-        else None,
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
         "response",
-        lambda response: errors.append(f"{response.status} {response.url}")
-        if response.url.startswith(portal_url) and response.status >= 400
-        else None,
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.url.startswith(portal_url) and response.status >= 400
+            else None
+        ),
     )
     return errors
 
