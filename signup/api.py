@@ -31,7 +31,7 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import challenges, flows, logs
+from . import captcha, challenges, flows, logs
 from .caching import portal_by_slug
 from .flows import NextStep, Outcome, Problem, Result
 from .flows.validation import NON_FIELD
@@ -291,7 +291,7 @@ class SignupIn(Schema):
     )
     captcha_token: str | None = Field(
         None,
-        max_length=challenges.MAX_RESPONSE_CHARS,
+        max_length=max(provider.max_token_length for provider in captcha.PROVIDERS.values()),
         description="Turnstile or hCaptcha portals: the token the provider's widget gave (form.challenge.site_key).",
     )
 

@@ -31,7 +31,7 @@ from .models import Challenge, Portal
 
 ALGORITHM = "PBKDF2/SHA-256"  # the widget solves it with the browser's own crypto; no WebAssembly
 ALTCHA_FIELD = "altcha"  # the widget's default input name
-MAX_RESPONSE_CHARS = 4096  # a solution is under 1 KB; anything much longer is not one
+MAX_RESPONSE_CHARS = 4096  # an ALTCHA solution is under 1 KB; anything much longer is not one
 
 # Why a response did not pass (message codes in signup/messages.py).
 MISSING = "challenge_missing"
@@ -76,11 +76,11 @@ def check(portal: Portal, response: str, client_ip: str | None) -> str:
         return ""
     if not response:
         return MISSING
+    provider = captcha.PROVIDERS.get(portal.challenge)
+    if provider is not None:  # bounded by the provider's own token length (hCaptcha's run past 4,000)
+        return _provider_check(portal, provider, response, client_ip)
     if len(response) > MAX_RESPONSE_CHARS:
         return INVALID
-    provider = captcha.PROVIDERS.get(portal.challenge)
-    if provider is not None:
-        return _provider_check(portal, provider, response, client_ip)
     return _altcha_check(portal, response)
 
 

@@ -2,6 +2,7 @@
 API and the command line: every refusal is recorded as blocked with its reason and never reaches Cognito."""
 
 import base64
+import html
 import json
 import os
 import re
@@ -12,7 +13,10 @@ import altcha
 import pytest
 from django.test import Client
 
-from signup.models import SignupAttempt
+from signup.captcha import HCAPTCHA, PROVIDERS
+from signup.messages import message
+from signup.models import Portal, SignupAttempt
+from tests.captcha_standin import GOOD_TOKEN, SECRET
 from tests.factories import make_portal
 from tests.test_api import BASE, assert_problem, post, signed_up
 from tests.test_cli import run
@@ -52,10 +56,11 @@ def shown_token(client: Client, slug: str = "acme") -> str:
     return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
 
 
-def submit(client: Client, answer: str | None, slug: str = "acme", **values: str):
+def submit(client: Client, answer: str | None, slug: str = "acme", *, field: str = "altcha", **values: str):
+    """The form as the page gave it, with `answer` in the challenge's `field` (none when None)."""
     data = {**GOOD, **values, "form_token": shown_token(client, slug)}
     if answer is not None:
-        data["altcha"] = answer
+        data[field] = answer
     return client.post(f"/signup/{slug}/", data)
 
 
@@ -290,3 +295,222 @@ def test_a_phone_outside_the_allowed_regions_never_reaches_cognito_on_any_channe
         "PhoneRegion",
         "",
     ]
+
+
+# --- Turnstile and hCaptcha through the page and the API ---------------------------------------------------
+
+VISITOR_IP = "203.0.113.7"
+CLOUDFLARE = "https://challenges.cloudflare.com"
+HCAPTCHA_HOSTS = {"https://hcaptcha.com", "https://*.hcaptcha.com"}
+# What each provider's widget needs in the page's policy, from its documentation (see signup/captcha.py).
+PROVIDER_SOURCES = {
+    "turnstile": {"script-src": {CLOUDFLARE}, "frame-src": {CLOUDFLARE}},
+    "hcaptcha": dict.fromkeys(("script-src", "frame-src", "style-src", "connect-src"), HCAPTCHA_HOSTS),
+}
+
+
+@pytest.fixture(params=sorted(PROVIDERS))
+def provider(request, captcha_standin, monkeypatch):
+    """The "acme" portal on Turnstile or hCaptcha, its verify API the stand-in, its secret in the default variable."""
+    chosen = PROVIDERS[request.param]
+    monkeypatch.setenv(chosen.secret_env_default, SECRET)
+    monkeypatch.delenv(f"{chosen.secret_env_default}_FILE", raising=False)
+    make_portal(challenge=chosen.name, challenge_site_key="site-key-1", embed_origins=["https://shop.example.com"])
+    return chosen
+
+
+def policy(response) -> dict[str, set[str]]:
+    """The response's Content-Security-Policy as directive -> sources."""
+    directives = (part.split() for part in response["Content-Security-Policy"].split(";") if part.strip())
+    return {name: set(sources) for name, *sources in directives}
+
+
+def outcomes() -> list[tuple[str, str]]:
+    """Each attempt's (status, error code), oldest first."""
+    return list(SignupAttempt.objects.order_by("created_at", "pk").values_list("status", "error_code"))
+
+
+def test_the_page_shows_the_providers_widget_and_its_policy_lets_in_only_that_provider(provider):
+    for url in ("/signup/acme/", "/embed/acme/?parent=https://shop.example.com"):
+        response = Client().get(url)
+        page = response.content.decode()
+        assert f'<div class="{provider.widget_class}" data-sitekey="site-key-1"' in page, url
+        assert f'<script src="{provider.script_url}' in page and "altcha-widget" not in page, url
+        sources = policy(response)
+        for directive, wanted in PROVIDER_SOURCES[provider.name].items():
+            assert wanted <= sources[directive], (url, directive)
+        fetched = {name: found for name, found in sources.items() if name not in ("img-src", "frame-ancestors")}
+        hosts = {source for found in fetched.values() for source in found if source.startswith("https://")}
+        assert hosts == set().union(*PROVIDER_SOURCES[provider.name].values()), url  # nobody else's
+
+
+def test_an_altcha_or_challenge_free_portals_policy_names_no_provider(provider):
+    make_portal("pow", challenge="altcha")
+    make_portal("plain", challenge="off")
+    Client().get("/signup/acme/")  # a provider's page first: what it allowed must not stay behind
+    for slug in ("pow", "plain"):
+        response = Client().get(f"/signup/{slug}/")
+        assert response.status_code == 200
+        text = response["Content-Security-Policy"]
+        assert "cloudflare" not in text and "hcaptcha" not in text, slug
+        assert policy(response)["script-src"] == {"'self'"}, slug
+
+
+def test_a_good_token_signs_up_and_the_provider_hears_the_visitors_address(provider, captcha_standin, stub):
+    signed_up(stub)
+    response = submit(Client(REMOTE_ADDR=VISITOR_IP), GOOD_TOKEN, field=provider.response_field)
+    assert response.status_code == 302 and "/confirm/" in response["Location"]
+    assert only_attempt().status == "succeeded"
+    expected = {"secret": SECRET, "response": GOOD_TOKEN, "remoteip": VISITOR_IP}
+    if provider is HCAPTCHA:
+        expected["sitekey"] = "site-key-1"
+    assert captcha_standin.requests == [expected]
+
+
+@pytest.mark.parametrize(
+    ("answer", "in_altcha_field", "code", "asked"),
+    [
+        ("forged", False, "ChallengeInvalid", ["forged"]),
+        (None, False, "ChallengeMissing", []),
+        (GOOD_TOKEN, True, "ChallengeMissing", []),  # only the provider's own field counts
+    ],
+    ids=["refused-token", "no-token", "token-in-altcha-field"],
+)
+def test_a_token_the_provider_refuses_or_none_is_blocked_before_cognito(
+    provider, captcha_standin, stub, answer, in_altcha_field, code, asked
+):
+    field = "altcha" if in_altcha_field else provider.response_field
+    response = submit(Client(), answer, field=field)  # the stub has no answer: Cognito must not be called
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "not a robot" in page and 'value="alice@example.com"' in page
+    assert outcomes() == [("blocked", code)]
+    assert [fields["response"] for fields in captcha_standin.requests] == asked
+
+
+def test_a_provider_too_slow_to_answer_gets_a_polite_try_again_on_the_page(provider, captcha_standin, stub):
+    captcha_standin.mode = "slow"
+    response = submit(Client(), GOOD_TOKEN, field=provider.response_field)
+    assert response.status_code == 200  # the form again, not an error page
+    page = html.unescape(response.content.decode())
+    assert message("challenge_unavailable") in page
+    assert 'value="alice@example.com"' in page and 'value="alice"' in page
+    assert outcomes() == [("blocked", "ChallengeUnavailable")]
+
+
+def test_through_the_api_a_slow_provider_is_a_503_and_does_not_spend_the_key(provider, captcha_standin, stub):
+    api = Client(REMOTE_ADDR=VISITOR_IP)
+    key = {"Idempotency-Key": "k-slow"}
+    body = {**API_GOOD, "captcha_token": GOOD_TOKEN}
+    captcha_standin.mode = "slow"
+    slow = post(api, f"{BASE}/acme/signups", body, **key)
+    assert_problem(slow, 503, "challenge_unavailable")
+    assert int(slow["Retry-After"]) >= 1
+    captcha_standin.mode = "answer"
+    signed_up(stub)
+    created = post(api, f"{BASE}/acme/signups", body, **key)
+    assert created.status_code == 201, created.content  # the same key, now answered: not a replay of the 503
+    assert "Idempotent-Replayed" not in created
+    assert outcomes() == [("blocked", "ChallengeUnavailable"), ("succeeded", "")]
+
+
+def test_no_secret_is_a_polite_refusal_on_the_page_and_the_api(provider, captcha_standin, stub, monkeypatch):
+    monkeypatch.delenv(provider.secret_env_default)
+    page = submit(Client(), GOOD_TOKEN, field=provider.response_field)
+    assert page.status_code == 200 and message("challenge_unavailable") in html.unescape(page.content.decode())
+    assert_problem(post(Client(), f"{BASE}/acme/signups", {**API_GOOD, "captcha_token": GOOD_TOKEN}), 503)
+    assert captcha_standin.requests == []  # nothing to ask with
+    assert outcomes() == [("blocked", "ChallengeUnavailable")] * 2
+
+
+def test_a_portals_own_secret_variable_is_the_secret_sent(provider, captcha_standin, stub, monkeypatch):
+    portal = Portal.objects.get(slug="acme")
+    portal.challenge_secret_env = "ACME_CAPTCHA_SECRET"
+    portal.save()
+    monkeypatch.setenv(provider.secret_env_default, "another-portals-secret")
+    monkeypatch.setenv("ACME_CAPTCHA_SECRET", SECRET)
+    signed_up(stub)
+    assert submit(Client(), GOOD_TOKEN, field=provider.response_field).status_code == 302
+    assert [fields["secret"] for fields in captcha_standin.requests] == [SECRET]
+
+
+def test_the_api_names_the_provider_and_verifies_the_captcha_token(provider, captcha_standin, stub):
+    api = Client(enforce_csrf_checks=True, REMOTE_ADDR=VISITOR_IP)
+    assert api.get(f"{BASE}/acme/form").json()["challenge"] == {
+        "type": provider.name,
+        "site_key": "site-key-1",
+        "url": "",
+    }
+    assert_problem(api.get(f"{BASE}/acme/challenge"), 404, "api_no_challenge")  # the provider's widget gives it
+    assert_problem(post(api, f"{BASE}/acme/signups", {**API_GOOD, "altcha": GOOD_TOKEN}), 400, "challenge_missing")
+    forged = post(api, f"{BASE}/acme/signups", {**API_GOOD, "captcha_token": "forged"})
+    assert_problem(forged, 400, "challenge_invalid")
+    signed_up(stub)
+    created = post(api, f"{BASE}/acme/signups", {**API_GOOD, "captcha_token": GOOD_TOKEN})
+    assert created.status_code == 201, created.content
+    assert [(fields["response"], fields["remoteip"]) for fields in captcha_standin.requests] == [
+        ("forged", VISITOR_IP),
+        (GOOD_TOKEN, VISITOR_IP),
+    ]
+    assert outcomes() == [("blocked", "ChallengeMissing"), ("blocked", "ChallengeInvalid"), ("succeeded", "")]
+
+
+def test_a_long_hcaptcha_token_reaches_hcaptcha_on_the_page_and_through_the_api(captcha_standin, stub, monkeypatch):
+    # hCaptcha documents no length and its tokens run past 4,000 characters (signup/captcha.py): only its
+    # own generous ceiling applies, not the bound for an ALTCHA solution.
+    monkeypatch.setenv(HCAPTCHA.secret_env_default, SECRET)
+    make_portal(challenge="hcaptcha", challenge_site_key="site-key-1")
+    long_token = "P1_" + "h" * 6000
+    captcha_standin.good_tokens = frozenset({long_token})
+    signed_up(stub)
+    assert submit(Client(), long_token, field=HCAPTCHA.response_field).status_code == 302
+    signed_up(stub)
+    body = {**API_GOOD, "username": "bob", "captcha_token": long_token}
+    created = post(Client(), f"{BASE}/acme/signups", body)
+    assert created.status_code == 201, created.content
+    assert [len(fields["response"]) for fields in captcha_standin.requests] == [len(long_token)] * 2
+
+
+# --- The admin's "Bots and fraud" settings ----------------------------------------------------------------
+
+
+def unchanged_form(response) -> dict[str, str]:
+    """What the admin's change form posts back when nothing is changed: each field's value (a ticked box as
+    "on", an unticked one left out) and every inline's management form."""
+    form = response.context["adminform"].form
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is True:
+            data[name] = "on"
+        elif value not in (None, False):
+            data[name] = str(value)
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({management.add_prefix(name): str(management[name].value()) for name in management.fields})
+    return data
+
+
+def test_the_admin_shows_bots_and_fraud_and_names_a_bad_domain_on_its_field(admin_client):
+    portal = make_portal(challenge="altcha")
+    url = f"/admin/signup/portal/{portal.pk}/change/"
+    shown = admin_client.get(url)
+    page = shown.content.decode()
+    fieldset = page.split("Bots and fraud", 1)[1].split("</fieldset>", 1)[0]
+    for field in ("challenge", "challenge_site_key", "email_domains_allowed", "block_disposable_email"):
+        assert f'id="id_{field}"' in fieldset, field
+    data = unchanged_form(shown)
+
+    bad = {**data, "name": "Renamed", "email_domains_allowed": '["a.example", "not a domain"]'}
+    refused = admin_client.post(url, bad)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors == {"email_domains_allowed": ["a domain needs at least one dot"]}
+    shown_error = r'<ul class="errorlist"[^>]*id="id_email_domains_allowed_error"><li>a domain needs at least one dot'
+    assert re.search(shown_error, refused.content.decode())
+    portal.refresh_from_db()
+    assert (portal.name, portal.email_domains_allowed) == ("Acme", [])  # nothing saved
+
+    saved = admin_client.post(url, {**data, "email_domains_allowed": '["@Bücher.Example"]', "phone_regions": '["de"]'})
+    assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
+    portal.refresh_from_db()
+    assert (portal.email_domains_allowed, portal.phone_regions) == (["xn--bcher-kva.example"], ["DE"])

@@ -12,11 +12,13 @@ from unittest import mock
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.html import escape
 
 from signup.branding import contrast_ratio
 from signup.dashboard import (
     OTHER_STATUS_COLOUR,
+    REFUSAL_LABELS,
     STATUS_COLOURS,
     TOP_ERROR_CODES,
     DashboardData,
@@ -25,6 +27,7 @@ from signup.dashboard import (
     parse_period,
     render_svg_chart,
 )
+from signup.guards import BLOCK_CODES
 from signup.models import Portal, SignupAttempt
 from tests.factories import make_portal
 from tests.test_browser import assert_accessible, browser, shot  # noqa: F401 -- browser is a fixture
@@ -327,6 +330,73 @@ def test_the_last_24_hours_are_counted_per_hour():
     assert (totals[0], totals[-1], sum(totals)) == (1, 1, 2)
 
 
+# --- Refused before Cognito -----------------------------------------------------------
+
+MAX_PAGE_QUERIES = 12  # the dashboard's bound, whatever the number of attempts
+
+
+@with_dashboard_url
+@pytest.mark.django_db
+def test_guard_refusals_are_counted_by_reason_in_the_pages_language_with_links_to_exactly_theirs(
+    admin_client, django_assert_max_num_queries
+):
+    acme, other = make_portal("acme"), make_portal("other", name="Other")
+    now = timezone.now()
+    store(
+        *[record(acme, now, Status.BLOCKED, "ChallengeInvalid") for _ in range(3)],
+        *[record(acme, now, Status.BLOCKED, "EmailDomain") for _ in range(2)],
+        record(acme, now, Status.BLOCKED, "RateLimited"),
+        # Not a guard's refusal: another status, whatever its code, or another portal, or before the period.
+        record(acme, now, Status.FAILED, "RateLimited"),
+        record(acme, now, Status.REJECTED, "UsernameExistsException"),
+        record(acme, now, Status.INVALID),
+        record(other, now, Status.BLOCKED, "ChallengeInvalid"),
+        record(acme, now - timedelta(days=40), Status.BLOCKED, "ChallengeInvalid"),
+    )
+
+    with django_assert_max_num_queries(MAX_PAGE_QUERIES):
+        response = admin_client.get(f"{DASHBOARD}?portal={acme.pk}&period=30d&lang=de")
+
+    refusals = response.context["data"].refusals
+    assert [(row.code, row.label, row.count) for row in refusals] == [
+        ("ChallengeInvalid", "Prüfung nicht bestanden", 3),
+        ("EmailDomain", "E-Mail-Domain", 2),
+        ("RateLimited", "Ratenbegrenzung", 1),
+    ]
+    table = response.content.decode().split('id="dashboard-refusals">', 1)[1].split("</section>", 1)[0]
+    assert table.startswith("Vor Cognito abgelehnt, nach Grund</h2>")
+    for row in refusals:
+        assert f'<a href="{escape(row.url)}">{row.label}</a> <span class="dashboard-code">{row.code}</span>' in table
+        assert f'<td class="num">{row.count}</td>' in table
+        changelist = admin_client.get(row.url)
+        assert changelist.status_code == 200  # a lookup admin refused would redirect to ?e=1
+        found = changelist.context["cl"].result_list
+        assert len(found) == changelist.context["cl"].result_count == row.count
+        assert {(a.portal_id, a.status, a.error_code) for a in found} == {(acme.pk, Status.BLOCKED, row.code)}
+
+
+@with_dashboard_url
+@pytest.mark.django_db
+def test_a_period_without_refusals_says_so_and_an_unnamed_code_shows_as_itself(admin_client):
+    acme = make_portal("acme")
+    store(record(acme, timezone.now(), Status.SUCCEEDED), record(acme, timezone.now(), Status.INVALID))
+    page = admin_client.get(f"{DASHBOARD}?period=24h").content.decode()
+    assert "No attempt in this period was refused by a guard." in page
+
+    store(record(acme, timezone.now(), Status.BLOCKED, "SomeFutureGuard"))
+    data = admin_client.get(f"{DASHBOARD}?period=24h").context["data"]
+    assert [(row.code, row.label, row.count) for row in data.refusals] == [("SomeFutureGuard", "SomeFutureGuard", 1)]
+
+
+@pytest.mark.parametrize("language", ["de", "es"])
+def test_every_guards_refusal_has_a_label_in_every_language(language):
+    assert set(BLOCK_CODES.values()) == set(REFUSAL_LABELS)
+    with translation.override("en"):
+        english = {code: str(label) for code, label in REFUSAL_LABELS.items()}
+    with translation.override(language):
+        assert [code for code, label in REFUSAL_LABELS.items() if str(label) == english[code]] == []
+
+
 # --- The chart --------------------------------------------------------------------------
 
 
@@ -510,6 +580,7 @@ CODES_BY_STATUS = {
     Status.REJECTED: ["UsernameExistsException", "InvalidPasswordException", "InvalidParameterException"],
     Status.FAILED: ["SecretUnavailable", "TooManyRequestsException", "EndpointConnectionError"],
     Status.UNKNOWN: ["ReadTimeoutError"],
+    Status.BLOCKED: ["RateLimited", "ChallengeInvalid", "ChallengeMissing", "EmailDomain", "PhoneRegion"],
 }
 
 
@@ -519,6 +590,7 @@ def _many_attempts(portals: list[Portal], now: datetime, seed: int = 7):
         [Status.SUCCEEDED] * 6
         + [Status.REJECTED] * 2
         + [Status.INVALID] * 2
+        + [Status.BLOCKED] * 2
         + [
             Status.FAILED,
             Status.UNKNOWN,
@@ -544,7 +616,7 @@ def test_the_page_costs_a_few_queries_with_100k_attempts(admin_client, django_as
 
     timings = {}
     for query in ("period=30d", f"period=30d&portal={portals[0].pk}", "period=24h", "period=7d"):
-        with django_assert_max_num_queries(12):
+        with django_assert_max_num_queries(MAX_PAGE_QUERIES):
             started = time.perf_counter()
             response = admin_client.get(f"{DASHBOARD}?{query}")
             timings[query] = time.perf_counter() - started
@@ -553,6 +625,7 @@ def test_the_page_costs_a_few_queries_with_100k_attempts(admin_client, django_as
     everything = admin_client.get(f"{DASHBOARD}?period=30d").context["data"]
     assert everything.total == SCALE
     assert sum(row.total for row in everything.series.rows) == SCALE
+    assert sum(row.count for row in everything.refusals) == status_counts(everything)["blocked"] > 0
     print(
         f"\nstored {SCALE} attempts in {stored:.1f}s; page: " + ", ".join(f"{q} {t:.3f}s" for q, t in timings.items())
     )
