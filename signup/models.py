@@ -223,18 +223,23 @@ class Portal(models.Model):
 
         if self.challenge in (Challenge.TURNSTILE, Challenge.HCAPTCHA) and not self.challenge_site_key:
             raise ValidationError({"challenge_site_key": _("Turnstile and hCaptcha need the site key.")})
-        for name, entry in [
-            ("email_domains_allowed", admission.domain_entry),
-            ("email_domains_denied", admission.domain_entry),
-            ("phone_regions", admission.region_entry),
+        domain = _("“%(value)s” is not a domain name; enter one such as example.com.")
+        region = _("“%(value)s” is not a region with phone numbers; enter an ISO 3166 code such as US or DE.")
+        for name, entry, refusal in [
+            ("email_domains_allowed", admission.domain_entry, domain),
+            ("email_domains_denied", admission.domain_entry, domain),
+            ("phone_regions", admission.region_entry, region),
         ]:
             values = getattr(self, name)
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise ValidationError({name: _("A JSON list of strings.")})
-            try:
-                setattr(self, name, list(dict.fromkeys(entry(v) for v in values)))
-            except ValueError as error:
-                raise ValidationError({name: str(error)}) from error
+            normalised = []
+            for value in values:
+                try:
+                    normalised.append(entry(value))
+                except ValueError as error:
+                    raise ValidationError({name: refusal % {"value": value}}) from error
+            setattr(self, name, list(dict.fromkeys(normalised)))
 
     def _clean_rate_limits(self) -> None:
         from .abuse import Limit

@@ -504,8 +504,9 @@ def test_the_admin_shows_bots_and_fraud_and_names_a_bad_domain_on_its_field(admi
     bad = {**data, "name": "Renamed", "email_domains_allowed": '["a.example", "not a domain"]'}
     refused = admin_client.post(url, bad)
     assert refused.status_code == 200
-    assert refused.context["adminform"].form.errors == {"email_domains_allowed": ["a domain needs at least one dot"]}
-    shown_error = r'<ul class="errorlist"[^>]*id="id_email_domains_allowed_error"><li>a domain needs at least one dot'
+    said = "“not a domain” is not a domain name; enter one such as example.com."
+    assert refused.context["adminform"].form.errors == {"email_domains_allowed": [said]}
+    shown_error = r'<ul class="errorlist"[^>]*id="id_email_domains_allowed_error"><li>“not a domain” is not a domain'
     assert re.search(shown_error, refused.content.decode())
     portal.refresh_from_db()
     assert (portal.name, portal.email_domains_allowed) == ("Acme", [])  # nothing saved
