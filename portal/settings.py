@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.forms",
+    "django_tasks",
+    "django_tasks_db",
     "signup",
     "ninja",  # the API docs page's own Swagger UI files (static/ninja), so no CDN
 ]
@@ -215,3 +217,22 @@ TURNSTILE_VERIFY_URL = env.str(
     "TURNSTILE_VERIFY_URL", default="https://challenges.cloudflare.com/turnstile/v0/siteverify"
 )
 HCAPTCHA_VERIFY_URL = env.str("HCAPTCHA_VERIFY_URL", default="https://api.hcaptcha.com/siteverify")
+
+# Webhooks (signup/webhooks.py): deliveries are tasks of Django's Tasks API (the django-tasks backport on
+# 5.2), kept in this database by django-tasks-db and run by `manage.py db_worker` (the Procfile's worker).
+# A Redis-backed backend (django-tasks-rq) is a change of this setting when one database is not enough.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default", "webhooks"],
+    }
+}
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# After the first try: about a day in all (Standard Webhooks' usual schedule), each delay +-20% jitter.
+WEBHOOK_RETRY_DELAYS = [5, 300, 1800, 7200, 18000, 36000, 36000]
+# An endpoint whose deliveries keep failing this long is disabled, with a notice in admin.
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600)
+# Receivers on loopback or private addresses: refused in production (server-side request forgery),
+# allowed in development for local receivers.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=not PRODUCTION)
+PRE_SIGNUP_HOOK_TIMEOUT_SECONDS = env.float("PRE_SIGNUP_HOOK_TIMEOUT_SECONDS", default=2.0)

@@ -181,6 +181,24 @@ class Portal(models.Model):
             "reach Cognito, so no SMS goes to them. Empty: any region."
         ),
     )
+    # A blocking hook before SignUp (signup/webhooks.py): the operator's URL says yes, or no with errors.
+    pre_signup_hook_url = models.URLField(
+        max_length=2000,
+        blank=True,
+        help_text=_("POSTed the sign-up (never the password) before Cognito is called; it answers allow or not."),
+    )
+    pre_signup_hook_secret_env = models.CharField(
+        _("pre sign-up hook secret variable"),
+        max_length=128,
+        blank=True,
+        validators=[ENV_VAR_NAME],
+        help_text=_("Environment variable holding its signing secret (whsec_...). Empty: a generated one."),
+    )
+    pre_signup_hook_secret = models.CharField(max_length=100, blank=True, editable=False)
+    pre_signup_hook_fail_open = models.BooleanField(
+        default=False,
+        help_text=_("When the hook times out or answers nonsense: let the sign-up go on (else refuse it politely)."),
+    )
     snapshot = models.JSONField(default=dict, blank=True, editable=False)
     synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -610,11 +628,23 @@ class SignupAttempt(models.Model):
     # in step. Concurrent transitions of one attempt (a confirmation while an operator looks the user
     # up) must not overwrite each other's columns, which save() would.
 
-    def _change(self, **values: Any) -> None:
-        type(self).objects.filter(pk=self.pk).update(**values)
-        for name, value in values.items():
-            if not hasattr(value, "resolve_expression"):
-                setattr(self, name, value)
+    def _change(self, *, announce: str | None = None, **values: Any) -> None:
+        """Write `values`; with `announce`, that event's webhook deliveries in the same transaction."""
+        from .webhooks import changed_and_announced
+
+        def write() -> None:
+            type(self).objects.filter(pk=self.pk).update(**values)
+            for name, value in values.items():
+                if not hasattr(value, "resolve_expression"):
+                    setattr(self, name, value)
+
+        changed_and_announced(self, announce, write)
+
+    def announce_refusal(self) -> None:
+        """A new attempt a guard refused (status blocked) tells the endpoints that want to know."""
+        from .webhooks import changed_and_announced
+
+        changed_and_announced(self, WebhookEvent.BLOCKED, lambda: None)
 
     def mark_succeeded(
         self, *, user_sub: str, user_confirmed: bool, delivery: CodeDelivery | None, request_id: str, latency_ms: int
@@ -622,6 +652,7 @@ class SignupAttempt(models.Model):
         """Cognito created the user."""
         now = timezone.now()
         self._change(
+            announce=WebhookEvent.CREATED,
             status=self.Status.SUCCEEDED,
             completed_at=now,
             request_id=request_id,
@@ -635,8 +666,10 @@ class SignupAttempt(models.Model):
     def complete_with_error(
         self, status: str, code: str, message: str, *, request_id: str = "", latency_ms: int | None = None
     ) -> None:
-        """Cognito refused, failed, or left the outcome unknown."""
+        """Cognito refused, failed, or left the outcome unknown (told when settled)."""
+        events = {self.Status.REJECTED: WebhookEvent.REJECTED, self.Status.FAILED: WebhookEvent.FAILED}
         self._change(
+            announce=events.get(status),  # type: ignore[call-overload]
             status=status,
             completed_at=timezone.now(),
             error_code=code[:128],
@@ -653,12 +686,13 @@ class SignupAttempt(models.Model):
     def mark_confirmed(self) -> None:
         """The user is confirmed (by its code, by an operator, or found so in Cognito)."""
         if self.confirmed_at is None:
-            self._change(confirmed_at=timezone.now(), user_confirmed=True)
+            self._change(announce=WebhookEvent.CONFIRMED, confirmed_at=timezone.now(), user_confirmed=True)
 
     def settle_found(self, *, user_sub: str, confirmed: bool) -> None:
         """An attempt whose answer was lost: Cognito has the user, so it did create it."""
         now = timezone.now()
         self._change(
+            announce=WebhookEvent.SETTLED,
             status=self.Status.SUCCEEDED,
             user_sub=self.user_sub or user_sub,
             user_confirmed=confirmed,
@@ -669,6 +703,7 @@ class SignupAttempt(models.Model):
     def settle_not_found(self) -> None:
         """An attempt whose answer was lost: Cognito has no such user, so it created none."""
         self._change(
+            announce=WebhookEvent.SETTLED,
             status=self.Status.FAILED,
             error_code=self.error_code or "UserNotFoundException",
             completed_at=timezone.now(),
@@ -724,6 +759,95 @@ class AttemptEvent(models.Model):
         return f"{self.get_kind_display()} ({'ok' if self.ok else self.error_code or 'failed'})"
 
 
+class WebhookEvent(models.TextChoices):
+    """What an endpoint can be told (signup/webhooks.py builds the bodies)."""
+
+    CREATED = "signup.created", _("Cognito created the user")
+    CONFIRMED = "signup.confirmed", _("the user confirmed")
+    REJECTED = "signup.rejected", _("Cognito refused the sign-up")
+    FAILED = "signup.failed", _("the sign-up failed")
+    BLOCKED = "signup.blocked", _("a guard refused the sign-up")
+    SETTLED = "signup.settled", _("a lost answer was settled")
+    TEST = "webhook.test", _("a test event sent by an operator")
+
+
+class WebhookEndpoint(models.Model):
+    """Where a portal's events go: signed per Standard Webhooks with the endpoint's secret."""
+
+    portal = models.ForeignKey(Portal, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000, help_text=_("https:// in production, on a public address."))
+    events = models.JSONField(
+        default=list, blank=True, help_text=_('The event types to send, e.g. ["signup.created"]; empty: all.')
+    )
+    secret_env = models.CharField(
+        _("secret variable"),
+        max_length=128,
+        blank=True,
+        validators=[ENV_VAR_NAME],
+        help_text=_("Environment variable holding the signing secret (whsec_...). Empty: a generated one."),
+    )
+    # A generated signing secret (whsec_ + base64): shown once when the endpoint is made, never again.
+    secret = models.CharField(max_length=100, blank=True, editable=False)
+    include_attributes = models.BooleanField(
+        default=False, help_text=_("Send the attribute values the user gave (never the password).")
+    )
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, editable=False)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["portal", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self) -> None:
+        if not isinstance(self.events, list) or not all(e in WebhookEvent.values for e in self.events):
+            raise ValidationError(
+                {"events": _("A JSON list of event types: %(types)s.") % {"types": ", ".join(WebhookEvent.values)}}
+            )
+        from .webhooks import url_refusal
+
+        refusal = url_refusal(self.url, resolve=False)
+        if refusal:
+            raise ValidationError({"url": refusal})
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and (not self.events or event_type in self.events or event_type == WebhookEvent.TEST)
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the body as signed, and how its tries went. A retry keeps its id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DELIVERED = "delivered", _("delivered")
+        FAILED = "failed", _("failed")
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    attempt = models.ForeignKey(
+        SignupAttempt, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_deliveries"
+    )
+    message_id = models.CharField(max_length=64, unique=True)  # the webhook-id header
+    event_type = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    body = models.TextField()  # exactly the bytes signed and sent, every try
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    tries = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = _("webhook deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id}"
+
+
 class StuckUser(SignupAttempt):
     """Attempts that created a user who never confirmed: the operators' queue."""
 
@@ -734,12 +858,13 @@ class StuckUser(SignupAttempt):
 
 
 def _portal_changed(sender: type[models.Model], instance: Any, **_: Any) -> None:
-    """A portal's overrides, translations and validation-data fields are part of its form: changing one
-    is a change of the portal (updated_at), which every process's kept form keys on (caching.py)."""
+    """A portal's overrides, translations and validation-data fields are part of its form, and its
+    webhook endpoints of what it announces: changing one is a change of the portal (updated_at), which
+    every process's kept values key on (caching.py)."""
     Portal.objects.filter(pk=instance.portal_id).update(updated_at=timezone.now())
 
 
-for _child in (FieldOverride, FieldTranslation, ValidationDataField):
+for _child in (FieldOverride, FieldTranslation, ValidationDataField, WebhookEndpoint):
     models.signals.post_save.connect(
         _portal_changed, sender=_child, dispatch_uid=f"signup.portal_changed.{_child.__name__}.save"
     )

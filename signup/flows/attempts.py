@@ -9,8 +9,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import webhooks
 from ..cognito import CodeDelivery
-from ..models import Portal, SignupAttempt
+from ..models import Portal, SignupAttempt, WebhookEvent
 from ..schema import FormSpec
 from .requests import SignupRequest
 
@@ -47,17 +48,24 @@ def new_attempt(
 def record_refused(
     portal: Portal, spec: FormSpec, request: SignupRequest, *, consented: bool = False, **outcome: Any
 ) -> SignupAttempt:
-    """A submission stopped before Cognito (by the form or a guard): recorded as typed, never the password."""
-    return new_attempt(
-        portal,
-        spec,
-        request,
-        consented=consented,
-        username=storable(request.username, 256),
-        attributes={storable(k, 64): storable(v, 2048) for k, v in request.attributes.items() if v},
-        completed_at=timezone.now(),
-        **outcome,
-    )
+    """A submission stopped before Cognito (by the form or a guard): recorded as typed, never the password.
+    A guard's refusal is announced to the portal's webhooks with the row, in one transaction."""
+    blocked = outcome.get("status") == SignupAttempt.Status.BLOCKED
+    announcing = blocked and webhooks.wanted(portal, WebhookEvent.BLOCKED)
+    with transaction.atomic() if announcing else nullcontext():
+        attempt = new_attempt(
+            portal,
+            spec,
+            request,
+            consented=consented,
+            username=storable(request.username, 256),
+            attributes={storable(k, 64): storable(v, 2048) for k, v in request.attributes.items() if v},
+            completed_at=timezone.now(),
+            **outcome,
+        )
+        if announcing:
+            attempt.announce_refusal()
+    return attempt
 
 
 def own_statement() -> AbstractContextManager[Any]:
