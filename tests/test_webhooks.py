@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -320,24 +321,21 @@ def shared_database():
             there.close()
 
 
-def worker(database_url: str, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
-    """`manage.py db_worker` for the webhooks queue, in its own process, on the shared database."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", "db_worker", "--queue-name", webhooks.QUEUE, "--no-startup-delay"]
+def worker_command(database_url: str, *args: str, **env: str) -> dict:
+    """`manage.py db_worker` for the webhooks queue, as subprocess arguments, on the shared database."""
+    return {
+        "args": [sys.executable, "manage.py", "db_worker", "--queue-name", webhooks.QUEUE, "--no-startup-delay"]
         + ["--no-reload", "-v", "2", *args],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "DEBUG": "1",
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+        "cwd": ROOT,
+        "env": {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1", "WEBHOOK_ALLOW_PRIVATE_URLS": "1", **env},
+        "text": True,
+    }
+
+
+def worker(database_url: str, *args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess:
+    """The worker run in its own process until it stops by itself (--batch, --max-tasks)."""
+    command = worker_command(database_url, *args, **env)
+    done = subprocess.run(**command, capture_output=True, timeout=timeout, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -495,6 +493,33 @@ def test_a_worker_stopped_after_one_delivery_leaves_the_rest_to_the_next(client,
     assert len(receiver.requests) == 3 and all(r.verified for r in receiver.requests)
     assert sorted(receiver.ids) == sorted(d.message_id for d in sent())
     assert {d.status for d in sent()} == {"delivered"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_told_to_stop_mid_delivery_finishes_it_and_the_next_delivers_the_rest(client, stub):
+    for n in range(3):
+        signed_up(stub, UserSub=f"sub-{n}")
+    with Receiver(SECRET, delay=1.0) as receiver:
+        listen(make_portal(), receiver.url)
+        for n in range(3):
+            sign_up_on_the_page(client, username=f"user{n}")
+        with shared_database() as url:
+            running = subprocess.Popen(
+                **worker_command(url, "--interval", "0.05"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            try:
+                receiver.wait_for(1, arrived=True)
+                running.send_signal(signal.SIGTERM)  # as a deploy stops it
+                output, _ = running.communicate(timeout=30)
+            finally:
+                running.kill()
+            assert running.returncode == 0, output
+            assert len(receiver.requests) == 1  # the one under way was answered, and no other begun
+            receiver.delay = 0
+            worker(url, "--batch")
+    assert len(receiver.requests) == 3 and all(r.verified for r in receiver.requests)
+    assert sorted(receiver.ids) == sorted(d.message_id for d in sent())
+    assert {(d.status, d.tries) for d in sent()} == {("delivered", 1)}
 
 
 # --- 5. Alike from every channel --------------------------------------------------------------------------

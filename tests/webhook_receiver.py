@@ -37,6 +37,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
+    arrivals: int = 0  # requests come in, counted before the delay (those recorded came out too)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -66,10 +67,11 @@ class Receiver:
         with self._lock:
             self.requests.append(received)
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        """The requests once there are `count` of them (or what came within `timeout`)."""
+    def wait_for(self, count: int, timeout: float = 10.0, *, arrived: bool = False) -> list[Received]:
+        """The requests once `count` of them are answered (or have `arrived`), or what there is after
+        `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
+        while (self.arrivals if arrived else len(self.requests)) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return list(self.requests)
 
@@ -79,6 +81,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.arrivals += 1
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
                     body = Webhook(receiver.secret).verify(raw, headers)
