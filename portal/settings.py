@@ -229,7 +229,7 @@ TASKS = {
 }
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # After the first try: about a day in all (Standard Webhooks' usual schedule), each delay +-20% jitter.
-WEBHOOK_RETRY_DELAYS = [5, 300, 1800, 7200, 18000, 36000, 36000]
+WEBHOOK_RETRY_DELAYS = env.list("WEBHOOK_RETRY_DELAYS", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000])
 # An endpoint whose deliveries keep failing this long is disabled, with a notice in admin.
 WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600)
 # Receivers on loopback or private addresses: refused in production (server-side request forgery),

@@ -113,12 +113,19 @@ def endpoints_of(portal: Portal) -> list[WebhookEndpoint]:
 
 
 def announce(attempt: SignupAttempt, event_type: str, **extra: Any) -> list[WebhookDelivery]:
-    """The deliveries of one event, written with the caller's change (call it inside its transaction)."""
-    from .models import WebhookDelivery
+    """The deliveries of one event, written with the caller's change (call it inside its transaction).
 
-    wanted = [e for e in endpoints_of(attempt.portal) if e.wants(event_type)]
+    The kept list only says whether anyone may want it (no query for portals without endpoints); the
+    endpoints are then read in the transaction, since the portal a request holds may be seconds old
+    (SIGNUP_PORTAL_CACHE_SECONDS) and its kept list still name an endpoint deleted or disabled since: a
+    delivery to a deleted one would fail the attempt's change with it."""
+    from .models import WebhookDelivery, WebhookEndpoint
+
+    if not wanted(attempt.portal, event_type):
+        return []
+    endpoints = WebhookEndpoint.objects.filter(portal_id=attempt.portal_id, enabled=True)
     deliveries = []
-    for endpoint in wanted:
+    for endpoint in (e for e in endpoints if e.wants(event_type)):
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint,
             attempt=attempt,
@@ -184,27 +191,37 @@ METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_addr
 def url_refusal(url: str, *, resolve: bool = True) -> str:
     """Why the portal may not send to `url` ("" when it may): outside development only https to public
     addresses. With `resolve`, every address the host has now is checked."""
+    refusal, _ = checked_address(url, resolve=resolve and not settings.WEBHOOK_ALLOW_PRIVATE_URLS)
+    return refusal
+
+
+def checked_address(url: str, *, resolve: bool = True) -> tuple[str, str]:
+    """(why not, "") or ("", the address to connect to): the host resolved once, every address it has
+    checked, and the first of them to be used, so that no second lookup can steer the connection."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "Use an http(s) URL with a host."
-    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
-        return ""
-    if parts.scheme != "https":
-        return "Use https."
+        return "Use an http(s) URL with a host.", ""
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    if not allow_private and parts.scheme != "https":
+        return "Use https.", ""
     if not resolve:
         try:
-            return _address_refusal(ipaddress.ip_address(parts.hostname))
+            address = ipaddress.ip_address(parts.hostname)
         except ValueError:
-            return ""  # a name: checked when it is resolved, at send time
+            return "", ""  # a name: checked when it is resolved, at send time
+        return ("" if allow_private else _address_refusal(address)), ""
     try:
-        addresses = _resolve(parts.hostname, parts.port or 443)
-    except OSError:
-        return "The host name does not resolve."
-    for address in addresses:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = _resolve(parts.hostname, port)
+    except (OSError, ValueError):
+        return "The host name does not resolve.", ""
+    if not addresses:
+        return "The host name does not resolve.", ""
+    for address in addresses if not allow_private else []:
         refusal = _address_refusal(address)
         if refusal:
-            return refusal
-    return ""
+            return refusal, ""
+    return "", str(addresses[0])
 
 
 def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
@@ -238,15 +255,11 @@ class Answer:
 
 def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Answer:
     """POST `body` to `url` once, to an address checked just now (never following a redirect)."""
-    refusal = url_refusal(url)
+    refusal, address = checked_address(url)
     if refusal:
         return Answer(None, f"refused: {refusal}")
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        address = str(_resolve(parts.hostname or "", port)[0])
-    except (OSError, IndexError):
-        return Answer(None, "the host name does not resolve")
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         connection = _PinnedHTTPSConnection(parts.hostname or "", address, port, timeout=timeout)
