@@ -16,6 +16,7 @@ cannot steer it).
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -24,6 +25,7 @@ import random
 import secrets
 import socket
 import ssl
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -266,6 +268,11 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Ans
     else:
         connection = http.client.HTTPConnection(address, port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # `timeout` bounds the whole exchange, not each read: an answer trickled a byte at a time would
+    # otherwise hold the worker (and every portal's deliveries behind it) for as long as it liked.
+    watchdog = threading.Timer(timeout, _abort, args=(connection,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request(
             "POST",
@@ -284,9 +291,19 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Ans
     except TimeoutError:
         return Answer(None, "timed out")
     except (OSError, http.client.HTTPException) as error:
+        if not watchdog.is_alive():  # the deadline passed and the watchdog cut the connection
+            return Answer(None, "timed out")
         return Answer(None, f"{type(error).__name__}: {error}"[:MAX_ERROR])
     finally:
+        watchdog.cancel()
         connection.close()
+
+
+def _abort(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -322,12 +339,16 @@ def deliver(delivery_id: int) -> str:
         _finish(delivery, failed=True, error="the endpoint is disabled")
         return "endpoint disabled"
     secret = signing_secret(endpoint.secret_env, endpoint.secret)
+    started = time.monotonic()
     if not secret:
         answer = Answer(None, f"no signing secret ({endpoint.secret_env or 'none generated'})")
     else:
-        headers = signature_headers(secret, delivery.message_id, delivery.body)
-        started = time.monotonic()
-        answer = post(endpoint.url, delivery.body, headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+        try:
+            headers = signature_headers(secret, delivery.message_id, delivery.body)
+            answer = post(endpoint.url, delivery.body, headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+        except Exception as error:  # a bug of ours or a bad secret: a failed try, tried again like any other
+            logs.event("webhook.error", level=logging.ERROR, exc_info=True, delivery=delivery.message_id)
+            answer = Answer(None, f"{type(error).__name__}"[:MAX_ERROR])
         logs.event(
             "webhook.sent",
             level=logging.INFO if answer.delivered else logging.WARNING,
@@ -384,3 +405,35 @@ def _disable(endpoint: WebhookEndpoint, now: datetime) -> None:
     type(endpoint).objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=endpoint.disabled_reason)
     endpoint.portal.save(update_fields=["updated_at"])  # the kept endpoint lists forget it
     logs.event("webhook.endpoint_disabled", level=logging.WARNING, portal=endpoint.portal.slug, endpoint=endpoint.pk)
+
+
+def requeue_stranded() -> int:
+    """Deliveries a worker left behind when it died mid-try (killed, out of memory, its host gone): the
+    task stays "running" for ever and nothing tries the delivery again. A try takes at most the send
+    timeout, so a task running far longer than that is stranded: it is marked failed and its delivery
+    queued again (its receiver may hear it twice: delivery is at least once). Run at each worker start
+    (the Procfile's worker and `make demo` do); returns how many were queued again."""
+    from django_tasks_db.models import DBTaskResult
+
+    from .models import WebhookDelivery
+
+    cutoff = timezone.now() - timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+    requeued = 0
+    with transaction.atomic():
+        stranded = DBTaskResult.objects.filter(
+            task_path=deliver.module_path, status="RUNNING", started_at__lt=cutoff
+        ).select_for_update()
+        ids = []
+        for row in stranded:
+            args = (row.args_kwargs or {}).get("args") or []
+            if args:
+                ids.append(args[0])
+        stranded.update(status="FAILED", finished_at=timezone.now())
+        for delivery_id in WebhookDelivery.objects.filter(
+            pk__in=ids, status=WebhookDelivery.Status.PENDING
+        ).values_list("pk", flat=True):
+            deliver.enqueue(delivery_id)
+            requeued += 1
+    if requeued:
+        logs.event("webhook.requeued", level=logging.WARNING, count=requeued)
+    return requeued
