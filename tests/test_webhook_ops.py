@@ -420,3 +420,28 @@ def test_the_procfile_worker_and_the_demo_run_the_same_command():
     worker = next(line for line in procfile if line.startswith("worker:"))
     assert worker.split()[3:] == demo.WORKER_ARGS[:3]
     assert django_settings.TASKS["default"]["QUEUES"].count(webhooks.QUEUE) == 1
+
+
+# --- docs/webhooks.md ------------------------------------------------------------------------------------
+
+
+def test_the_receiver_in_the_docs_verifies_and_does_each_delivery_once(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "webhooks.md").read_text()
+    section = text.split("## Verifying a delivery", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    secret = webhooks.new_secret()
+    monkeypatch.setenv("PORTAL_WEBHOOK_SECRET", secret)
+    monkeypatch.chdir(tmp_path)
+    receiver = {"__name__": "docs_receiver"}
+    exec(compile(code, "docs/webhooks.md", "exec"), receiver)
+    handled = []
+    receiver["handle"] = handled.append
+    body = json.dumps({"type": "signup.created", "data": {"reference": "r1"}})
+    headers = {k.title(): v for k, v in webhooks.signature_headers(secret, "msg_1", body).items()}
+    try:
+        assert receiver["receive"](body.encode(), headers) == 204
+        assert receiver["receive"](body.encode(), headers) == 204  # a retry: answered, not done again
+        assert receiver["receive"](body.replace("r1", "r2").encode(), headers) == 400
+        assert handled == [json.loads(body)]
+    finally:
+        receiver["done"].close()
