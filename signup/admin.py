@@ -529,6 +529,8 @@ class WebhookEndpointAdmin(DisabledEndpointNotice):
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
         if obj.enabled and (obj.disabled_reason or obj.failing_since):
             obj.disabled_reason, obj.failing_since = "", None  # ticked "enabled" again: a fresh start
+        if obj.secret_env:
+            obj.secret = ""  # a generated secret left behind would sign again, unseen, if the variable went
         generated = not obj.secret_env and not obj.secret
         if generated:
             obj.secret = webhooks.new_secret()

@@ -445,3 +445,13 @@ def test_the_receiver_in_the_docs_verifies_and_does_each_delivery_once(tmp_path,
         assert handled == [json.loads(body)]
     finally:
         receiver["done"].close()
+
+
+def test_moving_an_endpoint_to_a_secret_variable_forgets_the_generated_secret(admin_client, monkeypatch):
+    monkeypatch.setenv("ACME_HOOK_SECRET", webhooks.new_secret())
+    portal = make_portal("acme")
+    endpoint = WebhookEndpoint.objects.create(portal=portal, url="http://127.0.0.1:9000/", secret=webhooks.new_secret())
+    form = {"portal": portal.pk, "url": endpoint.url, "secret_env": "ACME_HOOK_SECRET", "enabled": "on"}
+    admin_client.post(f"{ENDPOINTS}{endpoint.pk}/change/", form)
+    endpoint.refresh_from_db()
+    assert (endpoint.secret_env, endpoint.secret) == ("ACME_HOOK_SECRET", "")
