@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -16,7 +17,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import cognito, embedding, flows, operators
+from . import cognito, embedding, flows, operators, webhooks
 from .caching import form_class
 from .dashboard import dashboard_view
 from .models import (
@@ -28,6 +29,9 @@ from .models import (
     SignupAttemptQuerySet,
     StuckUser,
     ValidationDataField,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from .pages import render_form_page
 
@@ -280,7 +284,20 @@ class AttemptEventInline(admin.TabularInline):
         return False
 
 
-class ReadOnlyAttemptAdmin(admin.ModelAdmin):
+class RecordAdmin(admin.ModelAdmin):
+    """A record (attempts, webhook deliveries): viewed, never added, edited or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAttemptAdmin(RecordAdmin):
     """Attempts are a record: nobody adds, edits or deletes them here (retention has its own command)."""
 
     list_select_related = ("portal",)
@@ -337,15 +354,6 @@ class ReadOnlyAttemptAdmin(admin.ModelAdmin):
     @admin.display(description=_("confirmed"), boolean=True)
     def confirmed(self, attempt: SignupAttempt) -> bool:
         return attempt.is_confirmed
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(SignupAttempt)
@@ -447,4 +455,216 @@ class StuckUserAdmin(ReadOnlyAttemptAdmin):
             queryset,
             operators.stuck_user_delete,
             lambda n: ngettext("Deleted %(n)d unconfirmed user.", "Deleted %(n)d unconfirmed users.", n),
+        )
+
+
+# --- Webhooks (docs/webhooks.md) ------------------------------------------------------------------------
+
+
+class DisabledEndpointNotice(admin.ModelAdmin):
+    """The notice issue #15 asks for: an endpoint the worker disabled after days of failures is named on
+    both webhook lists until an operator enables it again."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method == "GET":
+            disabled = WebhookEndpoint.objects.filter(enabled=False).exclude(disabled_reason="")
+            for endpoint in disabled.select_related("portal"):
+                text = _("Webhook endpoint %(url)s of %(portal)s is disabled. %(reason)s")
+                values = {"url": endpoint.url, "portal": endpoint.portal.slug, "reason": endpoint.disabled_reason}
+                messages.warning(request, f"{text % values} {_('Fix the receiver, then enable it again.')}")
+        return super().changelist_view(request, extra_context)
+
+
+def _queue_where_enabled(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    items: list[tuple[Any, WebhookEndpoint]],
+    send: Any,
+    done: Any,
+) -> None:
+    """`send` each item whose endpoint is enabled (to a disabled one it would fail at once), and say so."""
+    queued = 0
+    for item, endpoint in items:
+        if not endpoint.enabled:
+            text = _("%(url)s is disabled: enable it first.") % {"url": endpoint.url}
+            model_admin.message_user(request, text, messages.ERROR)
+            continue
+        send(item)
+        queued += 1
+    if queued:
+        model_admin.message_user(request, done(queued) % {"n": queued}, messages.SUCCESS)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=[(e.value, f"{e.value}: {e.label}") for e in WebhookEvent if e != WebhookEvent.TEST],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("None ticked: all of them. A test event goes to every endpoint."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("portal", "url", "events", "secret_env", "include_attributes", "enabled")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(DisabledEndpointNotice):
+    """Where each portal's events go. The generated signing secret is shown once, in the message after
+    the endpoint is made, and never on a page (it is not a form field)."""
+
+    form = WebhookEndpointForm
+    list_display = ("url", "portal", "event_list", "enabled", "failing_since", "notice")
+    list_filter = ("enabled", "portal")
+    list_select_related = ("portal",)
+    search_fields = ("url", "portal__slug")
+    readonly_fields = ("signing_secret", "failing_since", "disabled_reason", "created_at", "deliveries_link")
+    actions = ["send_test_event", "enable_again"]
+    fieldsets = (
+        (None, {"fields": ("portal", "url", "events", "include_attributes", "enabled")}),
+        (_("Signing secret"), {"fields": ("secret_env", "signing_secret")}),
+        (_("Health"), {"fields": ("failing_since", "disabled_reason", "created_at", "deliveries_link")}),
+    )
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+        if obj.enabled and (obj.disabled_reason or obj.failing_since):
+            obj.disabled_reason, obj.failing_since = "", None  # ticked "enabled" again: a fresh start
+        if obj.secret_env:
+            obj.secret = ""  # a generated secret left behind would sign again, unseen, if the variable went
+        generated = not obj.secret_env and not obj.secret
+        if generated:
+            obj.secret = webhooks.new_secret()
+        super().save_model(request, obj, form, change)
+        if generated:
+            self.message_user(
+                request,
+                _("Signing secret for %(url)s: %(secret)s — copy it to the receiver now; it will not be shown again.")
+                % {"url": obj.url, "secret": obj.secret},
+                messages.SUCCESS,
+            )
+        elif obj.secret_env and not webhooks.signing_secret(obj.secret_env, ""):
+            self.message_user(
+                request,
+                _("%(var)s is not set in this process: deliveries fail until the worker has it.")
+                % {"var": obj.secret_env},
+                messages.WARNING,
+            )
+
+    @admin.display(description=_("events"))
+    def event_list(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.events) if endpoint.events else str(_("all"))
+
+    @admin.display(description=_("disabled because"))
+    def notice(self, endpoint: WebhookEndpoint) -> str:
+        if endpoint.enabled:
+            return "—"
+        reason = endpoint.disabled_reason or _("Disabled by an operator.")
+        return format_html('<strong class="errornote">⚠ {}</strong>', reason)
+
+    @admin.display(description=_("signing secret"))
+    def signing_secret(self, endpoint: WebhookEndpoint) -> str:
+        if endpoint.secret_env:
+            state = _("set") if webhooks.signing_secret(endpoint.secret_env, "") else _("not set in this process")
+            return str(_("From the variable %(var)s (%(state)s).") % {"var": endpoint.secret_env, "state": state})
+        if endpoint.secret:
+            return str(_("Generated; it was shown once when the endpoint was made."))
+        return str(_("Generated when the endpoint is saved without a variable, and shown once."))
+
+    @admin.display(description=_("deliveries"))
+    def deliveries_link(self, endpoint: WebhookEndpoint) -> str:
+        if not endpoint.pk:
+            return "—"
+        url = reverse("admin:signup_webhookdelivery_changelist") + f"?endpoint__id__exact={endpoint.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("The delivery log of this endpoint"))
+
+    @admin.action(description=_("Send a test event (webhook.test)"))
+    def send_test_event(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        _queue_where_enabled(
+            self,
+            request,
+            [(endpoint, endpoint) for endpoint in queryset.select_related("portal")],
+            webhooks.send_test_event,
+            lambda n: ngettext("Queued %(n)d test event.", "Queued %(n)d test events.", n),
+        )
+
+    @admin.action(description=_("Enable again (after the receiver is fixed)"))
+    def enable_again(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        endpoints = list(queryset.filter(enabled=False))
+        for endpoint in endpoints:
+            endpoint.enabled, endpoint.disabled_reason, endpoint.failing_since = True, "", None
+            # save(), not update(): the portal is touched, so every process's kept endpoint list is renewed.
+            endpoint.save(update_fields=["enabled", "disabled_reason", "failing_since"])
+        text = ngettext("Enabled %(n)d endpoint.", "Enabled %(n)d endpoints.", len(endpoints)) % {"n": len(endpoints)}
+        self.message_user(request, text, messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(DisabledEndpointNotice, RecordAdmin):
+    """The delivery log: a record, read only; the one thing an operator does is send one again."""
+
+    list_display = (
+        "created_at",
+        "event_type",
+        "endpoint",
+        "attempt_link",
+        "status",
+        "tries",
+        "last_status_code",
+        "last_error",
+        "next_try_at",
+    )
+    list_filter = ("status", "event_type", ("endpoint__portal", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("endpoint", "attempt")
+    search_fields = ("=message_id", "endpoint__url")
+    date_hierarchy = "created_at"
+    actions = ["redeliver"]
+    fields = (
+        "message_id",
+        "event_type",
+        "endpoint",
+        "attempt_link",
+        "created_at",
+        "status",
+        "tries",
+        "last_status_code",
+        "last_error",
+        "next_try_at",
+        "delivered_at",
+        "shown_body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("attempt"))
+    def attempt_link(self, delivery: WebhookDelivery) -> str:
+        if delivery.attempt_id is None:
+            return "—"
+        url = reverse("admin:signup_signupattempt_change", args=[delivery.attempt_id])
+        return format_html('<a href="{}">{}</a>', url, delivery.attempt_id)
+
+    @admin.display(description=_("body (as signed; sensitive attributes masked here)"))
+    def shown_body(self, delivery: WebhookDelivery) -> str:
+        try:
+            body = json.loads(delivery.body)
+        except ValueError:
+            return delivery.body
+        attributes = body.get("data", {}).get("attributes")
+        if isinstance(attributes, dict):
+            sensitive = set(delivery.endpoint.portal.sensitive_attributes or [])
+            body["data"]["attributes"] = {
+                k: operators.mask(str(v)) if k in sensitive else v for k, v in attributes.items()
+            }
+        return format_html("<pre>{}</pre>", json.dumps(body, indent=2, ensure_ascii=False))
+
+    def has_redeliver_permission(self, request: HttpRequest) -> bool:
+        # The log itself is never edited; sending again is for those who may change the endpoints.
+        return request.user.has_perm("signup.change_webhookendpoint")
+
+    @admin.action(description=_("Send again (same webhook-id, tries from the start)"), permissions=["redeliver"])
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        _queue_where_enabled(
+            self,
+            request,
+            [(delivery, delivery.endpoint) for delivery in queryset.select_related("endpoint")],
+            webhooks.redeliver,
+            lambda n: ngettext("Queued %(n)d delivery again.", "Queued %(n)d deliveries again.", n),
         )

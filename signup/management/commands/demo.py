@@ -1,18 +1,74 @@
-"""python manage.py demo: the local Cognito, a demo pool and portal, an admin login, and the portal itself."""
+"""python manage.py demo: the local Cognito, a demo pool and portal, an admin login, the portal itself, and
+the webhook worker next to it (as the Procfile's `worker:`)."""
 
 from __future__ import annotations
 
+import os
 import secrets
-from typing import Any
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from signup import flows
+from signup import flows, webhooks
 from signup.emulator.demo import create_demo_pool, emulator_client
 from signup.emulator.server import start_in_thread
 from signup.models import Challenge, Portal, ValidationDataField
+
+# What the Procfile's worker runs; no autoreload, so stopping the process stops the worker.
+WORKER_ARGS = ["db_worker", "--queue-name", webhooks.QUEUE, "--no-reload"]
+WORKER_PREFIX = "worker | "
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[str]
+    relay: threading.Thread
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Ask it to finish (SIGTERM: db_worker ends its task first), then insist."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.relay.join(timeout)
+        return self.process.returncode
+
+
+def start_worker(
+    write: Callable[[str], Any],
+    *,
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    popen: Callable[..., subprocess.Popen[str]] = subprocess.Popen,
+) -> Worker:
+    """`manage.py db_worker` for the webhooks queue in a process of its own, each line of its output
+    written with a "worker | " prefix."""
+    process = popen(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), *WORKER_ARGS, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    relay = threading.Thread(target=_relay, args=(process.stdout, write), name="demo-worker-output", daemon=True)
+    relay.start()
+    return Worker(process, relay)
+
+
+def _relay(lines: IO[str] | Iterable[str] | None, write: Callable[[str], Any]) -> None:
+    for line in lines or ():
+        write(WORKER_PREFIX + line.rstrip("\n"))
 
 
 class Command(BaseCommand):
@@ -38,13 +94,18 @@ class Command(BaseCommand):
                         f"Confirm step:      {site}/signup/{portal.slug}/confirm/",
                         f"Form schema:       {site}/signup/{portal.slug}/schema.json",
                         f"Admin:             {site}/admin/  login {login} / {password}",
+                        "Webhook worker:    manage.py db_worker (output behind 'worker | '; add an endpoint in admin)",
                         "Ctrl-C stops everything.",
                         "",
                     ]
                 )
             )
             if not options["no_serve"]:
-                call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
+                worker = start_worker(self.stdout.write)
+                try:
+                    call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
+                finally:
+                    worker.stop()
         finally:
             server.shutdown()
 
