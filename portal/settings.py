@@ -236,3 +236,5 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default
 # allowed in development for local receivers.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=not PRODUCTION)
 PRE_SIGNUP_HOOK_TIMEOUT_SECONDS = env.float("PRE_SIGNUP_HOOK_TIMEOUT_SECONDS", default=2.0)
+# Admin messages (a generated webhook secret is shown once in one) stay on the server, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -135,7 +135,7 @@ def announce(attempt: SignupAttempt, event_type: str, **extra: Any) -> list[Webh
             event_type=event_type,
             body=event_body(attempt, event_type, include_attributes=endpoint.include_attributes, **extra),
         )
-        deliver.enqueue(delivery.pk)
+        queue(delivery.pk)
         deliveries.append(delivery)
     return deliveries
 
@@ -156,6 +156,18 @@ def changed_and_announced(attempt: SignupAttempt, event_type: str | None, change
         announce(attempt, event_type, **extra)
 
 
+def queue(delivery_id: int) -> None:
+    """The delivery's task. The database backend writes it in the caller's transaction (the change, the
+    delivery and its task commit together); another backend (Redis) is told after the commit, so that
+    a worker never looks for a delivery row that is not there yet."""
+    from django_tasks_db import DatabaseBackend
+
+    if isinstance(deliver.get_backend(), DatabaseBackend):
+        deliver.enqueue(delivery_id)
+    else:
+        transaction.on_commit(lambda: deliver.enqueue(delivery_id))
+
+
 def send_test_event(endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A webhook.test delivery to one endpoint, queued like any other."""
     from .models import WebhookDelivery, WebhookEvent
@@ -172,7 +184,7 @@ def send_test_event(endpoint: WebhookEndpoint) -> WebhookDelivery:
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint, message_id=f"msg_{uuid.uuid4().hex}", event_type=WebhookEvent.TEST, body=body
         )
-        deliver.enqueue(delivery.pk)
+        queue(delivery.pk)
     return delivery
 
 
@@ -182,7 +194,7 @@ def redeliver(delivery: WebhookDelivery) -> None:
         type(delivery).objects.filter(pk=delivery.pk).update(
             status=type(delivery).Status.PENDING, tries=0, next_try_at=None
         )
-        deliver.enqueue(delivery.pk)
+        queue(delivery.pk)
 
 
 # --- Where it may go ----------------------------------------------------------------------------------
@@ -270,7 +282,8 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Ans
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # `timeout` bounds the whole exchange, not each read: an answer trickled a byte at a time would
     # otherwise hold the worker (and every portal's deliveries behind it) for as long as it liked.
-    watchdog = threading.Timer(timeout, _abort, args=(connection,))
+    cut = threading.Event()
+    watchdog = threading.Timer(timeout, _abort, args=(connection, cut))
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -287,11 +300,13 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Ans
         )
         response = connection.getresponse()
         content = response.read(64 * 1024)
+        if cut.is_set():  # a cut connection reads as an end, which can look like a whole answer
+            return Answer(None, "timed out")
         return Answer(response.status, "" if 200 <= response.status < 300 else f"HTTP {response.status}", content)
     except TimeoutError:
         return Answer(None, "timed out")
     except (OSError, http.client.HTTPException) as error:
-        if not watchdog.is_alive():  # the deadline passed and the watchdog cut the connection
+        if cut.is_set():  # the deadline passed and the watchdog cut the connection
             return Answer(None, "timed out")
         return Answer(None, f"{type(error).__name__}: {error}"[:MAX_ERROR])
     finally:
@@ -299,7 +314,8 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Ans
         connection.close()
 
 
-def _abort(connection: http.client.HTTPConnection) -> None:
+def _abort(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    cut.set()
     sock = connection.sock
     if sock is not None:
         with contextlib.suppress(OSError):

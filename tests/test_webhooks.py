@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -653,3 +654,80 @@ def test_saving_an_endpoint_refuses_an_internal_address_in_production(production
     endpoint = WebhookEndpoint(portal=make_portal(), url="https://169.254.169.254/x", secret=SECRET)
     with pytest.raises(ValidationError, match="metadata"):
         endpoint.full_clean()
+
+
+# --- What a dead worker, a trickling receiver or a bug leave behind ---------------------------------------
+
+
+def test_a_delivery_whose_worker_died_mid_try_is_queued_again_and_delivered(quick_retries, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
+    with Receiver(SECRET) as receiver:
+        delivery = webhooks.send_test_event(listen(make_portal(), receiver.url))
+        # As a worker killed mid-try leaves it: its task "running" since long before any try could take.
+        (task_row,) = queued()
+        long_ago = timezone.now() - timedelta(minutes=5)
+        DBTaskResult.objects.filter(pk=task_row.pk).update(status="RUNNING", started_at=long_ago)
+        work_off(seconds=0.5)
+        assert receiver.requests == []  # nothing picks it up on its own
+        out = io.StringIO()
+        call_command("webhook", "recover", stdout=out)
+        assert "Queued again 1" in out.getvalue()
+        work_off()
+    assert receiver.ids == [delivery.message_id]
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    assert DBTaskResult.objects.get(pk=task_row.pk).status == "FAILED"
+
+
+def test_a_task_running_for_less_than_a_try_can_take_is_left_alone(quick_retries):
+    delivery = webhooks.send_test_event(listen(make_portal()))
+    (task_row,) = queued()
+    DBTaskResult.objects.filter(pk=task_row.pk).update(status="RUNNING", started_at=task_row.enqueued_at)
+    assert webhooks.requeue_stranded() == 0
+    assert [t.pk for t in queued()] == [task_row.pk] and delivery.status == "pending"
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(quick_retries):
+    quick_retries.WEBHOOK_RETRY_DELAYS = []
+    quick_retries.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/hooks"
+
+        def trickle():
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(30):  # a header line every 0.2 s: each read is quick, the whole is not
+                    time.sleep(0.2)
+                    try:
+                        connection.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        return
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        delivery = webhooks.send_test_event(listen(make_portal(), url))
+        started = time.monotonic()
+        work_off(seconds=5)
+        took = time.monotonic() - started
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error) == ("failed", "timed out")
+    assert took < 3, took  # not the 6 s the trickle would take
+
+
+def test_an_unexpected_error_in_a_try_is_a_failed_try_tried_again(quick_retries, monkeypatch):
+    quick_retries.WEBHOOK_RETRY_DELAYS = [0.01]
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(webhooks, "post", broken)
+    delivery = webhooks.send_test_event(listen(make_portal()))
+    work_off()
+    delivery.refresh_from_db()
+    assert len(calls) == 2 and (delivery.status, delivery.tries, delivery.last_error) == ("failed", 2, "RuntimeError")

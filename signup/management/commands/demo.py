@@ -101,6 +101,7 @@ class Command(BaseCommand):
                 )
             )
             if not options["no_serve"]:
+                webhooks.requeue_stranded()  # what an earlier demo's worker left when it was stopped mid-try
                 worker = start_worker(self.stdout.write)
                 try:
                     call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)

@@ -43,6 +43,10 @@ class Command(BaseCommand):
         listing.add_argument("slug", nargs="?")
         remove = sub.add_parser("remove", help="Remove an endpoint and its delivery log.")
         remove.add_argument("id", type=int)
+        sub.add_parser(
+            "recover",
+            help="Queue again the deliveries a worker left behind when it died mid-try (run at each worker start).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['action']}")(options)
@@ -71,6 +75,10 @@ class Command(BaseCommand):
                 f"Warning: {endpoint.secret_env} (or {endpoint.secret_env}_FILE) is not set now; "
                 "deliveries fail until the worker has it."
             )
+
+    def handle_recover(self, options: dict[str, Any]) -> None:
+        count = webhooks.requeue_stranded()
+        self.stdout.write(f"Queued again {count} delivery(ies) a stopped worker left behind.")
 
     def handle_list(self, options: dict[str, Any]) -> None:
         endpoints = WebhookEndpoint.objects.select_related("portal").annotate(
