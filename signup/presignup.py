@@ -86,29 +86,6 @@ def ensure_secret(portal: Portal, *, renew: bool = False) -> str:
     return portal.pre_signup_hook_secret
 
 
-def body_for(
-    portal: Portal,
-    *,
-    username: str,
-    attributes: dict[str, str],
-    validation_data: dict[str, str],
-    channel: str,
-    client_ip: str | None = None,
-) -> str:
-    """The JSON the hook is sent: the submission as Cognito would get it, never the password. Validation
-    data goes too: its fields are the operator's own, asked for their own checks."""
-    data: dict[str, Any] = {
-        "portal": portal.slug,
-        "channel": channel,
-        "username": username,
-        "attributes": dict(attributes),
-        "validation_data": dict(validation_data),
-        "client_ip": client_ip,
-    }
-    body = {"type": EVENT_TYPE, "timestamp": timezone.now().isoformat(timespec="milliseconds"), "data": data}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-
-
 def ask(
     portal: Portal,
     *,
@@ -118,20 +95,22 @@ def ask(
     channel: str,
     client_ip: str | None = None,
 ) -> Verdict:
-    """Ask the portal's hook about one sign-up; never raises (whatever fails is `unavailable`)."""
+    """Ask the portal's hook about one sign-up; never raises (whatever fails is `unavailable`).
+
+    The body is the submission as Cognito would get it, never the password. Validation data goes too:
+    its fields are the operator's own, asked for their own checks."""
+    data: dict[str, Any] = {
+        "portal": portal.slug,
+        "channel": channel,
+        "username": username,
+        "attributes": dict(attributes),
+        "validation_data": dict(validation_data),
+        "client_ip": client_ip,
+    }
+    body = {"type": EVENT_TYPE, "timestamp": timezone.now().isoformat(timespec="milliseconds"), "data": data}
     started = time.monotonic()
     try:
-        verdict = _ask(
-            portal,
-            body_for(
-                portal,
-                username=username,
-                attributes=attributes,
-                validation_data=validation_data,
-                channel=channel,
-                client_ip=client_ip,
-            ),
-        )
+        verdict = _ask(portal, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
     except Exception as error:  # a bug of ours, or a URL that cannot even be parsed: not the visitor's fault
         logs.event("presignup.error", level=logging.ERROR, exc_info=True, portal=portal.slug)
         verdict = unavailable(type(error).__name__)

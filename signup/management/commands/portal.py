@@ -106,19 +106,14 @@ def _hook_options(parser: CommandParser) -> None:
         help="Sign with a new generated secret (printed once) instead of a variable's.",
     )
     failure = parser.add_mutually_exclusive_group()
-    failure.add_argument(
-        "--pre-signup-hook-fail-open",
-        dest="pre_signup_hook_fail_open",
-        action="store_true",
-        default=None,
-        help="When the hook gives no usable answer in time, let the sign-up go on.",
-    )
-    failure.add_argument(
-        "--pre-signup-hook-fail-closed",
-        dest="pre_signup_hook_fail_open",
-        action="store_false",
-        help="When the hook gives no usable answer in time, refuse the sign-up politely (the default).",
-    )
+    for flag, value, then in [("open", True, "let the sign-up go on"), ("closed", False, "refuse it politely")]:
+        failure.add_argument(
+            f"--pre-signup-hook-fail-{flag}",
+            dest="pre_signup_hook_fail_open",
+            action="store_const",
+            const=value,
+            help=f"When the hook gives no usable answer in time, {then}{' (the default)' if not value else ''}.",
+        )
 
 
 def _apply_hook(portal: Portal, options: dict[str, Any]) -> str:
