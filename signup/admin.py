@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import cognito, embedding, flows, operators, webhooks
+from . import cognito, embedding, flows, operators, presignup, webhooks
 from .caching import form_class
 from .dashboard import dashboard_view
 from .models import (
@@ -64,7 +64,14 @@ class PortalAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "user_pool_id", "client_id", "is_open", "synced_at", "form_link")
     list_filter = ("is_open", "region")
     search_fields = ("slug", "name", "user_pool_id", "client_id")
-    readonly_fields = ("synced_at", "snapshot_summary", "form_link", "preview_link", "schema_drift")
+    readonly_fields = (
+        "synced_at",
+        "snapshot_summary",
+        "form_link",
+        "preview_link",
+        "schema_drift",
+        "pre_signup_hook_secret_state",
+    )
     inlines = [FieldOverrideInline, FieldTranslationInline, ValidationDataFieldInline]
     actions = ["sync_from_cognito"]
     fieldsets = (
@@ -103,6 +110,17 @@ class PortalAdmin(admin.ModelAdmin):
                     "email_domains_denied",
                     "block_disposable_email",
                     "phone_regions",
+                )
+            },
+        ),
+        (
+            _("Pre sign-up hook"),
+            {
+                "fields": (
+                    "pre_signup_hook_url",
+                    "pre_signup_hook_secret_env",
+                    "pre_signup_hook_secret_state",
+                    "pre_signup_hook_fail_open",
                 )
             },
         ),
@@ -199,6 +217,29 @@ class PortalAdmin(admin.ModelAdmin):
             "change_url": change_url,
         }
         return render(request, "admin/signup/portal/resync.html", context)
+
+    def save_model(self, request: HttpRequest, obj: Portal, form: Any, change: bool) -> None:
+        # A hook without a secret variable signs with a generated secret, shown here once and never again.
+        generated = presignup.ensure_secret(obj)
+        super().save_model(request, obj, form, change)
+        if generated:
+            self.message_user(
+                request,
+                _(
+                    "The pre sign-up hook's signing secret is %(secret)s. Give it to the hook's receiver now: "
+                    "it is not shown again."
+                )
+                % {"secret": generated},
+                messages.WARNING,
+            )
+
+    @admin.display(description=_("signing secret"))
+    def pre_signup_hook_secret_state(self, portal: Portal) -> str:
+        if portal.pre_signup_hook_secret_env:
+            return str(_("From the variable %(name)s.") % {"name": portal.pre_signup_hook_secret_env})
+        if portal.pre_signup_hook_secret:
+            return str(_("Generated when the hook was set up (shown once then)."))
+        return str(_("None yet: one is generated when the portal is saved with a hook URL."))
 
     @admin.display(description=_("preview"))
     def preview_link(self, portal: Portal) -> str:

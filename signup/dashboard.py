@@ -280,6 +280,8 @@ REFUSAL_LABELS = {
     "EmailDomain": gettext_lazy("E-mail domain"),
     "DisposableEmail": gettext_lazy("Disposable e-mail"),
     "PhoneRegion": gettext_lazy("Phone region"),
+    "PreSignupHook": gettext_lazy("Refused by the pre sign-up hook"),
+    "PreSignupHookUnavailable": gettext_lazy("Pre sign-up hook unavailable"),
 }
 
 

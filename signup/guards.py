@@ -104,6 +104,10 @@ ADMISSION_MESSAGES = {
     admission.PHONE_REGION: "phone_region_refused",
 }
 
+# The portal's pre sign-up hook (signup/presignup.py): it said no, or gave no usable answer (fail closed).
+PRE_SIGNUP_REFUSED = "pre_signup_refused"
+PRE_SIGNUP_UNAVAILABLE = "pre_signup_unavailable"
+
 # The attempt's error code (the dashboard's reason) for each guard's refusal.
 BLOCK_CODES = {
     "form_expired": "FormExpired",
@@ -118,4 +122,6 @@ BLOCK_CODES = {
     "email_domain_refused": "EmailDomain",
     "disposable_email_refused": "DisposableEmail",
     "phone_region_refused": "PhoneRegion",
+    PRE_SIGNUP_REFUSED: "PreSignupHook",
+    PRE_SIGNUP_UNAVAILABLE: "PreSignupHookUnavailable",
 }

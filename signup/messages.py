@@ -96,6 +96,11 @@ MESSAGES = {
     "email_domain_refused": _("Addresses at this domain cannot sign up here. Use another email address."),
     "disposable_email_refused": _("Disposable email addresses cannot sign up here. Use a permanent address."),
     "phone_region_refused": _("Phone numbers from this country or region cannot sign up here."),
+    # The portal's pre sign-up hook: the operator's own texts go on the fields; these are ours
+    "pre_signup_refused": _("We cannot accept this sign-up as it is. Check the details and try again."),
+    "pre_signup_unavailable": _(
+        "We could not check your sign-up just now. Please try again in a moment; what you typed is kept."
+    ),
     "embed_token_used": _("This form was already sent or has expired. Check the details and send it again."),
     "embed_forbidden": _("This request did not come from the sign-up form, so it was refused."),
     "confirm_link_invalid": _("This link has expired. Enter your username to continue."),

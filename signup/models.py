@@ -224,6 +224,7 @@ class Portal(models.Model):
         self._clean_origins("api_origins")
         self._clean_rate_limits()
         self._clean_defences()
+        self._clean_pre_signup_hook()
         if not isinstance(self.sensitive_attributes, list) or not all(
             isinstance(a, str) for a in self.sensitive_attributes
         ):
@@ -258,6 +259,15 @@ class Portal(models.Model):
                 except ValueError as error:
                     raise ValidationError({name: refusal % {"value": value}}) from error
             setattr(self, name, list(dict.fromkeys(normalised)))
+
+    def _clean_pre_signup_hook(self) -> None:
+        from .webhooks import url_refusal
+
+        # Where the portal may send (server-side request forgery): the host's addresses are checked
+        # again each time the hook is asked, as a name may resolve elsewhere later.
+        refusal = url_refusal(self.pre_signup_hook_url, resolve=False) if self.pre_signup_hook_url else ""
+        if refusal:
+            raise ValidationError({"pre_signup_hook_url": refusal})
 
     def _clean_rate_limits(self) -> None:
         from .abuse import Limit

@@ -12,18 +12,19 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from .. import challenges, cognito, guards, logs
+from .. import challenges, cognito, guards, logs, presignup
 from ..caching import form_spec as portal_form_spec
-from ..messages import signup_error
+from ..messages import message, signup_error
 from ..models import AttemptEvent, Portal, SignupAttempt
 from ..schema import FormSpec
 from .attempts import delivery_detail, hand_back_connection, new_attempt, own_statement, record_refused
 from .outcome import NextStep, Outcome, Result, polite
-from .requests import SignupRequest
-from .validation import checked_form, problems
+from .requests import Problem, SignupRequest
+from .validation import NON_FIELD, checked_form, problems
 
 Status = SignupAttempt.Status
 PENDING_WAIT_SECONDS = 12.0  # a little more than the read timeout: the first request's answer is coming
+PRE_SIGNUP_REFUSED, PRE_SIGNUP_UNAVAILABLE = guards.PRE_SIGNUP_REFUSED, guards.PRE_SIGNUP_UNAVAILABLE
 
 
 @polite("signup")
@@ -73,17 +74,13 @@ def signup_submit(*, portal: Portal, request: SignupRequest) -> Outcome:
         outcome = Outcome(Result.BLOCKED)
         for cognito_field, reason in refusals:
             outcome.add_error(_field_for(spec, cognito_field), reason)
-        attempt = record_refused(
-            portal,
-            spec,
-            request,
-            status=Status.BLOCKED,
-            error_code=guards.BLOCK_CODES[refusals[0][1]],
-            form_errors={name: [p.code for p in found] for name, found in outcome.field_errors.items()},
-        )
-        logs.event("signup.blocked", attempt=attempt.reference, portal=portal.slug, code=attempt.error_code)
-        outcome.attempt, outcome.error_code = attempt, attempt.error_code
-        return outcome
+        return _refused_by_rules(portal, spec, request, outcome, guards.BLOCK_CODES[refusals[0][1]])
+    if presignup.configured(portal):
+        if idempotency_key and (first := SignupAttempt.objects.filter(idempotency_key=idempotency_key).first()):
+            return outcome_of(first, spec)  # the same form again: its first attempt answers, the hook is not asked
+        hook_refusal = _pre_signup_hook(portal, spec, request, call)
+        if hook_refusal is not None:
+            return hook_refusal
     try:
         with own_statement():  # committed before Cognito is called
             attempt = new_attempt(
@@ -124,6 +121,55 @@ def _blocked(
     attempt = record_refused(portal, spec, request, status=Status.BLOCKED, error_code=guards.BLOCK_CODES[reason])
     logs.event("signup.blocked", attempt=attempt.reference, portal=portal.slug, code=attempt.error_code)
     return Outcome(result, attempt, general_error=reason, error_code=attempt.error_code, retry_at=retry_at)
+
+
+def _refused_by_rules(
+    portal: Portal, spec: FormSpec, request: SignupRequest, outcome: Outcome, error_code: str
+) -> Outcome:
+    """The portal's rules or its hook refused the values on the form's fields: recorded as `blocked`."""
+    attempt = record_refused(
+        portal,
+        spec,
+        request,
+        status=Status.BLOCKED,
+        error_code=error_code,
+        form_errors={name: [p.code for p in found] for name, found in outcome.field_errors.items()},
+    )
+    logs.event("signup.blocked", attempt=attempt.reference, portal=portal.slug, code=attempt.error_code)
+    outcome.attempt, outcome.error_code = attempt, attempt.error_code
+    return outcome
+
+
+def _pre_signup_hook(
+    portal: Portal, spec: FormSpec, request: SignupRequest, call: cognito.SignUpCall
+) -> Outcome | None:
+    """Ask the operator's hook (signup/presignup.py): None to go on to SignUp, else the refusal. The
+    hook's errors go on the fields they name (Cognito attribute, username or validation-data name); any
+    other name's, and its message, above the form. No usable answer follows the portal's choice."""
+    verdict = presignup.ask(
+        portal,
+        username=call.username,
+        attributes=dict(call.attributes),
+        validation_data=dict(call.validation_data),
+        channel=request.visitor.channel,
+        client_ip=request.visitor.client_ip,
+    )
+    if verdict.allowed:
+        return None
+    if not verdict.denied:
+        if portal.pre_signup_hook_fail_open:
+            return None  # presignup.ask logged it as a warning
+        return _blocked(portal, spec, request, Result.FAILED, PRE_SIGNUP_UNAVAILABLE)
+    outcome = Outcome(Result.BLOCKED, general_error=PRE_SIGNUP_REFUSED, explanation=verdict.message)
+    for name, text in verdict.errors.items():
+        target = _field_for(spec, name) or _validation_data_field(spec, name) or NON_FIELD
+        shown = text or message("attribute_rejected")  # a text that was all control characters
+        outcome.field_errors.setdefault(target, []).append(Problem(PRE_SIGNUP_REFUSED, shown))
+    return _refused_by_rules(portal, spec, request, outcome, guards.BLOCK_CODES[PRE_SIGNUP_REFUSED])
+
+
+def _validation_data_field(spec: FormSpec, data_name: str) -> str | None:
+    return next((f.name for f in spec.fields if f.kind == "validation_data" and f.data_name == data_name), None)
 
 
 def _invalid(portal: Portal, spec: FormSpec, request: SignupRequest, form: object) -> Outcome:

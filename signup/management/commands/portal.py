@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from signup import cognito, flows
+from signup import cognito, flows, presignup
 from signup.models import Challenge, Portal
 
 # Who may use a portal from another site: (option, what one origin may do, what "none" means).
@@ -89,6 +89,59 @@ def _apply_defences(portal: Portal, options: dict[str, Any]) -> None:
         portal.phone_regions = []
 
 
+def _hook_options(parser: CommandParser) -> None:
+    """The pre sign-up hook (signup/presignup.py). On update only the options given change."""
+    parser.add_argument(
+        "--pre-signup-hook-url",
+        metavar="URL",
+        help="Ask this URL before each sign-up whether it may go on (an empty string removes the hook).",
+    )
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--pre-signup-hook-secret-env", metavar="VAR", help="The variable holding the hook's signing secret (whsec_…)."
+    )
+    secret.add_argument(
+        "--pre-signup-hook-generate-secret",
+        action="store_true",
+        help="Sign with a new generated secret (printed once) instead of a variable's.",
+    )
+    failure = parser.add_mutually_exclusive_group()
+    for flag, value, then in [("open", True, "let the sign-up go on"), ("closed", False, "refuse it politely")]:
+        failure.add_argument(
+            f"--pre-signup-hook-fail-{flag}",
+            dest="pre_signup_hook_fail_open",
+            action="store_const",
+            const=value,
+            help=f"When the hook gives no usable answer in time, {then}{' (the default)' if not value else ''}.",
+        )
+
+
+def _apply_hook(portal: Portal, options: dict[str, Any]) -> str:
+    """The hook's options set on the portal; the secret generated now (to print once), or ""."""
+    if options.get("pre_signup_hook_url") is not None:
+        portal.pre_signup_hook_url = options["pre_signup_hook_url"].strip()
+    if options.get("pre_signup_hook_secret_env") is not None:
+        portal.pre_signup_hook_secret_env = options["pre_signup_hook_secret_env"].strip()
+    if options.get("pre_signup_hook_fail_open") is not None:
+        portal.pre_signup_hook_fail_open = options["pre_signup_hook_fail_open"]
+    return presignup.ensure_secret(portal, renew=bool(options.get("pre_signup_hook_generate_secret")))
+
+
+def _hook(portal: Portal, generated: str) -> str:
+    if not portal.pre_signup_hook_url:
+        return "Pre sign-up hook: none"
+    secret = (
+        f"the variable {portal.pre_signup_hook_secret_env}"
+        if portal.pre_signup_hook_secret_env
+        else "a generated secret"
+    )
+    failing = "lets the sign-up go on" if portal.pre_signup_hook_fail_open else "refuses the sign-up"
+    line = f"Pre sign-up hook: {portal.pre_signup_hook_url}, signed with {secret}; no usable answer {failing}"
+    if generated:
+        line += f"\nThe hook's signing secret, shown this once: {generated}"
+    return line
+
+
 def _defences(portal: Portal) -> str:
     check = portal.get_challenge_display() if portal.challenge != Challenge.OFF else "no challenge"
     rules = [
@@ -117,6 +170,7 @@ class Command(BaseCommand):
         add.add_argument("--no-sync", action="store_true", help="Do not call Cognito now.")
         _origin_options(add, update=False)
         _defence_options(add, update=False)
+        _hook_options(add)
         update = sub.add_parser("update", help="Change a portal; only the options given change.")
         update.add_argument("slug")
         update.add_argument("--name")
@@ -128,6 +182,7 @@ class Command(BaseCommand):
         state.add_argument("--closed", dest="is_open", action="store_false")
         _origin_options(update, update=True)
         _defence_options(update, update=True)
+        _hook_options(update)
         sync = sub.add_parser("sync", help="Re-read the pool and client (all portals when no slug is given).")
         sync.add_argument("slug", nargs="?")
         sub.add_parser("list", help="List portals.")
@@ -152,8 +207,11 @@ class Command(BaseCommand):
             api_origins=options["api_origin"],
         )
         _apply_defences(portal, options)
+        generated = _apply_hook(portal, options)
         _save(portal)
         self.stdout.write(f"Added portal {portal.slug}: /signup/{portal.slug}/ ({_defences(portal)})")
+        if portal.pre_signup_hook_url:
+            self.stdout.write(_hook(portal, generated))
         if not options["no_sync"]:
             self._sync(portal)
 
@@ -177,6 +235,8 @@ class Command(BaseCommand):
         if options["no_api_origins"]:
             portal.api_origins = []
         _apply_defences(portal, options)
+        hook_before = (portal.pre_signup_hook_url, portal.pre_signup_hook_secret_env, portal.pre_signup_hook_fail_open)
+        generated = _apply_hook(portal, options)
         _save(portal)
         origins = ", ".join(portal.embed_origins) or "none"
         callers = ", ".join(portal.api_origins) or "none"
@@ -184,6 +244,9 @@ class Command(BaseCommand):
             f"Updated {portal.slug}: {'open' if portal.is_open else 'closed'}; may be framed by {origins}; "
             f"API callable from browsers on {callers}; {_defences(portal)}"
         )
+        hook_now = (portal.pre_signup_hook_url, portal.pre_signup_hook_secret_env, portal.pre_signup_hook_fail_open)
+        if generated or hook_now != hook_before:
+            self.stdout.write(_hook(portal, generated))
 
     def handle_sync(self, options: dict[str, Any]) -> None:
         portals = Portal.objects.all()

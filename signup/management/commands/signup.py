@@ -22,6 +22,7 @@ from signup.cli import (
 )
 from signup.flows import Problem, Result
 from signup.flows.validation import NON_FIELD
+from signup.messages import message
 from signup.models import Portal, SignupAttempt
 from signup.schema import FormSpec, writable_attributes
 
@@ -57,10 +58,12 @@ class Command(OperationCommand):
                 + "\n".join(error_lines(spec, outcome.field_errors))
                 + f"\nNothing was sent to Cognito; attempt {attempt.reference} is recorded as invalid."
             )
-        if outcome.result is Result.BLOCKED and attempt is not None:  # the portal's rules on who may sign up
+        if attempt is not None and attempt.status == SignupAttempt.Status.BLOCKED:
+            # The portal's rules on who may sign up, or its pre sign-up hook (its "no", or no answer).
+            said = outcome.explanation or (message(outcome.general_error) if outcome.general_error else "")
             raise CliFailure(
                 "The portal refuses this sign-up:\n"
-                + "\n".join(error_lines(spec, outcome.field_errors))
+                + "\n".join(([said] if said else []) + error_lines(spec, outcome.field_errors))
                 + f"\nNothing was sent to Cognito; attempt {attempt.reference} is recorded as blocked "
                 f"({attempt.error_code}).",
                 returncode=PORTAL_REFUSED,
