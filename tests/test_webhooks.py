@@ -731,3 +731,15 @@ def test_an_unexpected_error_in_a_try_is_a_failed_try_tried_again(quick_retries,
     work_off()
     delivery.refresh_from_db()
     assert len(calls) == 2 and (delivery.status, delivery.tries, delivery.last_error) == ("failed", 2, "RuntimeError")
+
+
+@pytest.mark.parametrize("mode", ["anonymise", "delete"])
+def test_the_retention_policy_removes_old_finished_deliveries_with_the_usernames_they_carry(mode):
+    from signup import operators
+
+    endpoint = listen(make_portal())
+    old, recent, waiting = (webhooks.send_test_event(endpoint) for _ in range(3))
+    WebhookDelivery.objects.filter(pk__in=[old.pk, waiting.pk]).update(created_at=timezone.now() - timedelta(days=40))
+    WebhookDelivery.objects.filter(pk__in=[old.pk, recent.pk]).update(status="delivered")
+    operators.attempts_purge(days=30, mode=mode)
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
