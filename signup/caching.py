@@ -1,7 +1,8 @@
 """The one seam for speed: what a process keeps so that form views and sign-ups do not redo work.
 
 Two stores, one invalidation:
-- portals by slug, with their overrides, translations and validation-data fields loaded, kept for
+- portals by slug, with their overrides, translations, validation-data fields and webhook endpoints
+  loaded, kept for
   SIGNUP_PORTAL_CACHE_SECONDS (5 s by default; 0 turns this off), so a form view or a sign-up runs no
   query for them. Unknown slugs are never kept, so guessing slugs cannot grow the store.
 - values derived from a portal (its form spec, the form class, rendered fragments and first-visit
@@ -26,7 +27,7 @@ from django.utils.translation import get_language
 
 from . import schema
 from .forms import SignupForm, signup_form_class
-from .models import FieldOverride, FieldTranslation, Portal, ValidationDataField
+from .models import FieldOverride, FieldTranslation, Portal, ValidationDataField, WebhookEndpoint
 
 MAX_PORTALS = 1000
 MAX_VALUES = 2048
@@ -39,14 +40,15 @@ _lock = threading.Lock()
 
 
 def portal_by_slug(slug: str) -> Portal | None:
-    """The portal with its overrides, translations and validation fields loaded (prefetched), or None."""
+    """The portal with its overrides, translations, validation fields and webhook endpoints loaded
+    (prefetched), or None."""
     now = time.monotonic()
     entry = _portals.get(slug)
     if entry is not None and entry[0] > now:
         return entry[1]
     portal = (
         Portal.objects.filter(slug=slug)
-        .prefetch_related("field_overrides", "field_translations", "validation_fields")
+        .prefetch_related("field_overrides", "field_translations", "validation_fields", "webhook_endpoints")
         .first()
     )
     seconds = settings.SIGNUP_PORTAL_CACHE_SECONDS
@@ -98,6 +100,6 @@ def kept_portal_slugs() -> set[str]:
     return set(_portals)
 
 
-for _model in (Portal, FieldOverride, FieldTranslation, ValidationDataField):
+for _model in (Portal, FieldOverride, FieldTranslation, ValidationDataField, WebhookEndpoint):
     post_save.connect(forget, sender=_model, dispatch_uid=f"signup.caching.{_model.__name__}.save")
     post_delete.connect(forget, sender=_model, dispatch_uid=f"signup.caching.{_model.__name__}.delete")

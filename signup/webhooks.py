@@ -40,7 +40,6 @@ from django_tasks import task
 from standardwebhooks.webhooks import Webhook
 
 from . import logs
-from .caching import kept
 
 if TYPE_CHECKING:
     from .models import Portal, SignupAttempt, WebhookDelivery, WebhookEndpoint
@@ -105,22 +104,18 @@ def event_body(attempt: SignupAttempt, event_type: str, *, include_attributes: b
 
 
 def endpoints_of(portal: Portal) -> list[WebhookEndpoint]:
-    """The portal's enabled endpoints, kept per portal change (an endpoint's change touches the portal)."""
-    from .models import WebhookEndpoint
-
-    return kept(
-        ("webhook_endpoints", portal.pk, portal.updated_at),
-        lambda: list(WebhookEndpoint.objects.filter(portal_id=portal.pk, enabled=True)),
-    )
+    """The portal's enabled endpoints. The portal a request holds comes from caching.portal_by_slug with
+    them loaded, so a sign-up reads nothing to know them; a portal loaded otherwise reads them here."""
+    return [e for e in portal.webhook_endpoints.all() if e.enabled]
 
 
 def announce(attempt: SignupAttempt, event_type: str, **extra: Any) -> list[WebhookDelivery]:
     """The deliveries of one event, written with the caller's change (call it inside its transaction).
 
-    The kept list only says whether anyone may want it (no query for portals without endpoints); the
-    endpoints are then read in the transaction, since the portal a request holds may be seconds old
-    (SIGNUP_PORTAL_CACHE_SECONDS) and its kept list still name an endpoint deleted or disabled since: a
-    delivery to a deleted one would fail the attempt's change with it."""
+    The portal's loaded list only says whether anyone may want it (no query for portals without
+    endpoints); the endpoints are then read in the transaction, since the portal a request holds may be
+    seconds old (SIGNUP_PORTAL_CACHE_SECONDS) and name an endpoint deleted or disabled since: a delivery
+    to a deleted one would fail the attempt's change with it."""
     from .models import WebhookDelivery, WebhookEndpoint
 
     if not wanted(attempt.portal, event_type):

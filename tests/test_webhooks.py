@@ -238,11 +238,10 @@ class Refused(RuntimeError):
 
 @pytest.fixture
 def enqueue_fails(monkeypatch):
-    class Failing:
-        def enqueue(self, *args, **kwargs):
-            raise Refused("the queue refused")
+    def refuse(delivery_id):
+        raise Refused("the queue refused")
 
-    monkeypatch.setattr(webhooks, "deliver", Failing())
+    monkeypatch.setattr(webhooks, "queue", refuse)
 
 
 def test_the_change_and_its_deliveries_are_one_transaction(enqueue_fails):
