@@ -172,3 +172,14 @@ def demo_portal(emulator, demo_pool):
         challenge="off",  # tests of the challenge ask for one
     )
     return flows.portal_sync(portal=portal)
+
+
+@pytest.fixture
+def worker_in_this_process(monkeypatch):
+    """django-tasks-db's worker loop run inside a test: it closes old database connections between
+    tasks, as a long-lived process should, but a test's connection holds the test's transaction (on
+    PostgreSQL, closing it ends the test), so here that step does nothing. Workers in their own
+    process (the subprocess tests) keep it."""
+    from django_tasks_db.management.commands import db_worker
+
+    monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)

@@ -392,7 +392,7 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_db_worker_batch_delivers_a_queued_test_event_signed(settings):
+def test_db_worker_batch_delivers_a_queued_test_event_signed(settings, worker_in_this_process):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()

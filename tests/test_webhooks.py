@@ -34,7 +34,7 @@ from tests.test_api import BASE, cognito_error, post, signed_up
 from tests.test_cli import run
 from tests.webhook_receiver import Receiver
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("worker_in_this_process")]
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = webhooks.new_secret()
