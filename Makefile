@@ -9,7 +9,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint check test-sqlite test-postgres services browser awscli clean loadtest
+.PHONY: demo test lint check test-sqlite test-postgres services browser promtool awscli clean loadtest
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(VENV)/.installed
 # Debian's Chromium for the browser tests; Playwright never downloads a browser here.
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# Debian's Prometheus for promtool, which checks /metrics' text in tests/test_metrics.py.
+promtool:
+	@test -x /usr/bin/promtool || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
 
 # The real AWS CLI (v1), outside the project's venv (it pins its own botocore), for tests/test_cli.py.
 awscli: $(VENV)/.installed
@@ -46,10 +50,10 @@ check: $(VENV)/.installed
 	$(PY) manage.py makemigrations --check --dry-run
 
 # Redis too: the shared cache is what makes a challenge's solution single-use across processes.
-test-sqlite: $(VENV)/.installed browser awscli services
+test-sqlite: $(VENV)/.installed browser promtool awscli services
 	$(VENV)/bin/pytest
 
-test-postgres: $(VENV)/.installed services awscli
+test-postgres: $(VENV)/.installed promtool services awscli
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/signup_portal CACHE_URL=redis://127.0.0.1:6379/1 \
 		$(VENV)/bin/pytest -m "not browser"
 

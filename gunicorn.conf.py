@@ -32,3 +32,24 @@ def post_worker_init(worker):
             warm_threads(worker.tpool, worker.cfg.threads)
     except Exception:  # never stop a worker from serving; it only starts colder
         worker.log.warning("Warm-up skipped", exc_info=True)
+
+
+def on_starting(server):
+    """Prometheus's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, docs/observability.md): the workers write
+    their samples to files there, so the directory must start empty, or a previous run's counts would be
+    added to this one's. Created when missing, emptied of *.db files when present."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """A worker that exited (or was killed and replaced) keeps its counters' files, so no count is lost;
+    only its live gauges' files go (prometheus_client's multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -137,7 +137,7 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 # Load balancers probe over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -238,3 +238,5 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=not 
 PRE_SIGNUP_HOOK_TIMEOUT_SECONDS = env.float("PRE_SIGNUP_HOOK_TIMEOUT_SECONDS", default=2.0)
 # Admin messages (a generated webhook secret is shown once in one) stay on the server, not in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# GET /metrics (docs/observability.md): the scraper's bearer token. Unset, the endpoint answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -31,7 +31,7 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import captcha, challenges, flows, logs
+from . import captcha, challenges, flows, logs, metrics
 from .caching import portal_by_slug
 from .flows import NextStep, Outcome, Problem, Result
 from .flows.validation import NON_FIELD
@@ -383,6 +383,7 @@ def _portal(slug: str) -> Portal:
 @api.get("/v1/portals/{slug}/form", response={200: FormOut, 404: ProblemOut}, summary="The portal's form")
 def form(request: HttpRequest, slug: str) -> Any:
     portal = _portal(slug)
+    metrics.record_form_view(portal.slug, "api")
     base = {"portal": portal.slug, "language": get_language() or "", "languages": _languages()}
     reason = portal.unavailable_reason
     if reason:

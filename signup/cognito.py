@@ -27,6 +27,8 @@ import botocore.exceptions
 import botocore.parsers
 from django.conf import settings
 
+from . import metrics
+
 # What the public calls accept for the visitor's context (docs/cognito.md §3.7).
 ANALYTICS_ENDPOINT_ID = re.compile(r"^[\w.:-]{1,128}$")
 MAX_ENCODED_DATA = 131072
@@ -252,6 +254,7 @@ def forget_clients() -> None:
 # --- Describe calls (IAM) -------------------------------------------------------------------
 
 
+@metrics.cognito_call
 def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], int]:
     started = time.perf_counter()
     try:

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import cognito, logs
+from . import cognito, logs, metrics
 from .models import AttemptEvent, Portal, SignupAttempt, WebhookDelivery
 from .schema import snapshot_from_descriptions
 
@@ -114,15 +114,19 @@ def attempt_reconcile(*, attempt: SignupAttempt) -> RowResult:
     except cognito.CognitoError as error:
         if error.code != "UserNotFoundException":
             attempt.record_event(Kind.RECONCILE, ok=False, error_code=error.code)
+            metrics.record_reconciliation("error")
             return RowResult(attempt, False, error.code)
         attempt.settle_not_found()
         attempt.record_event(Kind.RECONCILE, ok=True, detail={"found": False, "was": was})
+        metrics.record_reconciliation("not_found")
         return RowResult(attempt, True, "no user: failed")
     except cognito.CognitoFailure as error:
         attempt.record_event(Kind.RECONCILE, ok=False, error_code=error.code)
+        metrics.record_reconciliation("error")
         return RowResult(attempt, False, error.code)
     attempt.settle_found(user_sub=user.sub, confirmed=user.status == "CONFIRMED")
     attempt.record_event(Kind.RECONCILE, ok=True, detail={"found": True, "status": user.status, "was": was})
+    metrics.record_reconciliation("found")
     return RowResult(attempt, True, f"user exists ({user.status}): succeeded")
 
 

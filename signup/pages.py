@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.translation import get_language
 
-from . import challenges, embedding, flows, guards
+from . import challenges, embedding, flows, guards, metrics
 from .caching import form_class, kept, portal_by_slug
 from .fields import client_rules
 from .flows import NextStep, Outcome, Result
@@ -158,6 +158,7 @@ def form_page(request: HttpRequest, portal: Portal, embed: Embed | None = None) 
         return unavailable(request, portal, reason, embed)
     spec = flows.portal_form_spec(portal)
     if request.method != "POST":
+        metrics.record_form_view(portal.slug, SignupAttempt.Channel.EMBED if embed else SignupAttempt.Channel.WEB)
         return empty_form_page(request, portal, spec, embed)
     outcome = flows.signup_submit(
         portal=portal,

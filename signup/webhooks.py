@@ -39,7 +39,7 @@ from django.utils import timezone
 from django_tasks import task
 from standardwebhooks.webhooks import Webhook
 
-from . import logs
+from . import logs, metrics
 
 if TYPE_CHECKING:
     from .models import Portal, SignupAttempt, WebhookDelivery, WebhookEndpoint
@@ -386,6 +386,7 @@ def deliver(delivery_id: int) -> str:
         _finish(delivery, failed=True, status=answer.status, error=answer.error)
         return "failed"
     next_try = now + timedelta(seconds=delay)
+    metrics.record_webhook_delivery("retrying")
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             tries=delivery.tries,
@@ -399,6 +400,7 @@ def deliver(delivery_id: int) -> str:
 
 def _finish(delivery: WebhookDelivery, *, failed: bool, status: int | None = None, error: str = "") -> None:
     Status = type(delivery).Status
+    metrics.record_webhook_delivery("failed" if failed else "delivered")
     type(delivery).objects.filter(pk=delivery.pk).update(
         status=Status.FAILED if failed else Status.DELIVERED,
         tries=delivery.tries,

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import webhooks
+from .. import metrics, webhooks
 from ..cognito import CodeDelivery
 from ..models import Portal, SignupAttempt, WebhookEvent
 from ..schema import FormSpec
@@ -65,6 +65,8 @@ def record_refused(
         )
         if announcing:
             attempt.announce_refusal()
+    if blocked:
+        metrics.record_guard_refusal(attempt.error_code)
     return attempt
 
 

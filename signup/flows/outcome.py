@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ParamSpec
 
-from .. import logs
+from .. import logs, metrics
 from ..cognito import CodeDelivery
 from ..messages import message
 from ..models import SignupAttempt
@@ -76,11 +76,13 @@ def polite(step: str) -> Callable[[Callable[P, Outcome]], Callable[P, Outcome]]:
         @functools.wraps(use_case)
         def run(*args: P.args, **kwargs: P.kwargs) -> Outcome:
             try:
-                return use_case(*args, **kwargs)
+                outcome = use_case(*args, **kwargs)
             except Exception as error:
                 logs.event(f"{step}.error", level=logging.ERROR, exc_info=True)
                 # Only the error's type: an SDK's message may quote the values it was given.
-                return Outcome(Result.FAILED, general_error="try_again", error_code=type(error).__name__)
+                outcome = Outcome(Result.FAILED, general_error="try_again", error_code=type(error).__name__)
+            metrics.record_step(step, kwargs.get("portal"), kwargs.get("request"), outcome.result)
+            return outcome
 
         return run
 
