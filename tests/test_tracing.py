@@ -120,6 +120,7 @@ def test_nothing_personal_is_in_any_span_of_a_page_sign_up_an_api_sign_up_and_a_
     assert created.status_code == 201, created.content
     names = {span.name for span in spans.get_finished_spans()}
     assert {SIGN_UP, CONFIRM, "POST signup/<slug:slug>/", "POST signup/<slug:slug>/confirm/"} <= names
+    assert "POST api/v1/portals/<slug>/signups" in names  # the route, not the path
     assert len([s for s in spans.get_finished_spans() if s.name == SIGN_UP]) == 2
     seen = everything_in(spans).lower()
     for personal in (USERNAME, EMAIL, PASSWORD, CLIENT_SECRET, CODE, other, other_email, "alice", "bob"):
