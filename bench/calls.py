@@ -2,11 +2,12 @@
 Python function calls (cProfile) per first-visit form page, per framed form page and per sign-up POST,
 plus the CPU time per sign-up POST. Django's test client, a new SQLite file, Cognito stubbed.
 
-    .venv/bin/python bench/calls.py [--root DIR] [--views 200] [--signups 300]
+    .venv/bin/python bench/calls.py [--root DIR] [--views 200] [--signups 300] [--trace]
 
 --root measures another checkout of the portal (an earlier commit, with `git worktree add`) with this
 Python, so two versions of the code compare on one machine in one minute; bench/run.py measures the
-whole stack under load.
+whole stack under load. --trace measures with OpenTelemetry's traces on (signup/tracing.py), every span
+kept in memory rather than sent, so the figure is the instrumentation's and the scrubber's own cost.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
     parser.add_argument("--views", type=int, default=200)
     parser.add_argument("--signups", type=int, default=300)
+    parser.add_argument("--trace", action="store_true", help="with traces on, to an in-memory exporter")
     args = parser.parse_args()
     root = args.root.resolve()
     sys.path.insert(0, str(root))
@@ -58,9 +60,15 @@ def main() -> None:
     from tests.factories import make_portal
 
     settings.ALLOWED_HOSTS = ["*"]
+    if args.trace:  # before the first Client: Django's instrumentation adds a middleware
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from signup import tracing
+
+        tracing.configure(exporter=InMemorySpanExporter())
     call_command("migrate", verbosity=0)
     make_portal(embed_origins=["https://shop.example.com"])
-    print(f"code measured: {root}")
+    print(f"code measured: {root}{' (traced)' if args.trace else ''}")
     for label, path in (
         ("form page", "/signup/acme/"),
         ("framed form page", "/embed/acme/?parent=https://shop.example.com"),

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import metrics, webhooks
+from .. import metrics, tracing, webhooks
 from ..cognito import CodeDelivery
 from ..models import Portal, SignupAttempt, WebhookEvent
 from ..schema import FormSpec
@@ -30,7 +30,7 @@ def new_attempt(
     visitor = request.visitor
     consented = consented and spec.consent is not None
     values["search_text"] = SignupAttempt.search_text_for(values.get("username", ""), values.get("attributes", {}))
-    return SignupAttempt.objects.create(
+    attempt = SignupAttempt.objects.create(
         portal=portal,
         channel=visitor.channel,
         client_ip=visitor.client_ip,
@@ -43,6 +43,8 @@ def new_attempt(
         consent_source=storable(visitor.page, 512) if consented else "",
         **values,
     )
+    tracing.note_reference(attempt.reference)  # on the request's span, when tracing is on
+    return attempt
 
 
 def record_refused(

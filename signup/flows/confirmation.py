@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from .. import abuse, cognito, logs
+from .. import abuse, cognito, logs, tracing
 from ..forms import ConfirmForm
 from ..messages import CONFIRM_ERRORS, RESEND_ERRORS, UNMAPPED_ERROR, ErrorMapping, message
 from ..models import AttemptEvent, Portal, SignupAttempt
@@ -93,6 +93,7 @@ def _ready(
         return request, None, Outcome(Result.INVALID, field_errors=problems(form))
     request = replace(request, username=form.cleaned_data["username"], code=form.cleaned_data.get("code", ""))
     attempt = request.attempt or SignupAttempt.objects.latest_created(portal, request.username)
+    tracing.note_reference(attempt and attempt.reference)
     name, code = ("resend_per_username", "resend_limit") if resend else ("confirm_per_username", "too_many_attempts")
     limit = portal.rate_limit(name)
     if abuse.hit(name, f"{portal.pk}:{portal.username_key(request.username)}", limit):
