@@ -1,14 +1,19 @@
-"""Load-balancer probes: /healthz says the process answers, /readyz that its database and cache do."""
+"""Load-balancer probes and the scrape: /healthz says the process answers, /readyz that its database and
+cache do, /metrics (behind METRICS_TOKEN) what it counted (signup/metrics.py)."""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from . import metrics
 
 
 @never_cache
@@ -49,3 +54,19 @@ def _cache() -> bool:
         return ok
     except Exception:  # as above
         return False
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics: off (404) without METRICS_TOKEN; 401 and nothing else without the right bearer token."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        response = HttpResponse(status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    content, content_type = metrics.exposition()
+    return HttpResponse(content, content_type=content_type)

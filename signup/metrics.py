@@ -12,16 +12,11 @@ survives a worker's restart. gunicorn.conf.py empties the directory when the ser
 from __future__ import annotations
 
 import functools
-import hmac
 import os
 import re
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -141,29 +136,14 @@ def cognito_call(call: CallFunction) -> CallFunction:
     return counted
 
 
-# --- GET /metrics --------------------------------------------------------------------------------------
+# --- The exposition (served by health.metrics_view) ---------------------------------------------------
 
 
-def render(request: HttpRequest) -> HttpResponse:
-    """The exposition: every worker's samples in multiprocess mode, else this process's registry."""
+def exposition() -> tuple[bytes, str]:
+    """The text and its content type: every worker's samples in multiprocess mode, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
-
-
-@never_cache
-@require_GET
-def view(request: HttpRequest) -> HttpResponse:
-    """Off (404) without METRICS_TOKEN; 401 and nothing else without the right bearer token."""
-    token = settings.METRICS_TOKEN
-    if not token:
-        raise Http404
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        response = HttpResponse(status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    return render(request)
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4

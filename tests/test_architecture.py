@@ -98,3 +98,8 @@ def test_use_cases_know_no_channel_and_no_http():
 def test_models_know_no_use_case_and_no_channel():
     above = ("signup.flows", "signup.pages", "signup.views", "signup.embed_views", "signup.cli", "signup.caching")
     assert not {i for i in MODULES["signup.models"] if i.startswith(above)}
+
+
+def test_what_the_use_cases_count_with_imports_no_http():
+    # flows/ record into metrics.py, so it must not bring HTTP in with it (the view is health.py's).
+    assert {i for i in MODULES["signup.metrics"] if i.startswith("django.http")} == set()
