@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import http.client
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from django.conf import settings
+
+from . import environment
 
 # An answer is a few hundred bytes; anything far larger is not the verify API talking.
 MAX_ANSWER_BYTES = 64 * 1024
@@ -111,16 +112,10 @@ class Check:
 def secret_for(provider: Provider, env_name: str = "") -> str:
     """The portal's secret from the environment variable, else from the file <NAME>_FILE names; "" if neither
     gives one (or the file cannot be read), which `verify` turns into UNAVAILABLE."""
-    name = env_name or provider.secret_env_default
-    value = os.environ.get(name, "").strip()
-    path = os.environ.get(f"{name}_FILE", "")
-    if not value and path:
-        try:
-            with open(path, encoding="utf-8") as file:
-                value = file.read().strip()
-        except OSError:
-            return ""
-    return value
+    try:
+        return environment.secret(env_name or provider.secret_env_default).strip()
+    except OSError:
+        return ""
 
 
 # HTTP(S) without following redirects: the verify API answers where it is asked, so a redirect means a wrong

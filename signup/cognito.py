@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import threading
 import time
@@ -27,7 +26,7 @@ import botocore.exceptions
 import botocore.parsers
 from django.conf import settings
 
-from . import metrics
+from . import environment, metrics
 
 # What the public calls accept for the visitor's context (docs/cognito.md §3.7).
 ANALYTICS_ENDPOINT_ID = re.compile(r"^[\w.:-]{1,128}$")
@@ -296,13 +295,10 @@ def client_secret(target: Target) -> str | None:
     if not target.has_secret:
         return None
     if target.client_secret_env:
-        value = os.environ.get(target.client_secret_env, "")
-        file_path = os.environ.get(f"{target.client_secret_env}_FILE", "")
-        if not value and file_path:
-            try:
-                value = open(file_path, encoding="utf-8").read().strip()  # noqa: SIM115
-            except OSError as error:
-                raise SecretUnavailable(f"cannot read {target.client_secret_env}_FILE") from error
+        try:
+            value = environment.secret(target.client_secret_env)
+        except OSError as error:
+            raise SecretUnavailable(f"cannot read {target.client_secret_env}_FILE") from error
         if not value:
             raise SecretUnavailable(f"environment variable {target.client_secret_env} is empty")
         return value

@@ -39,7 +39,7 @@ from django.utils import timezone
 from django_tasks import task
 from standardwebhooks.webhooks import Webhook
 
-from . import logs, metrics
+from . import environment, logs, metrics
 
 if TYPE_CHECKING:
     from .models import Portal, SignupAttempt, WebhookDelivery, WebhookEndpoint
@@ -55,18 +55,11 @@ def new_secret() -> str:
 
 def signing_secret(env_name: str, stored: str) -> str:
     """The secret from the named environment variable (or its _FILE), else the stored generated one."""
-    import os
-
     if env_name:
-        value = os.environ.get(env_name, "")
-        path = os.environ.get(f"{env_name}_FILE", "")
-        if not value and path:
-            try:
-                with open(path, encoding="utf-8") as file:
-                    value = file.read().strip()
-            except OSError:
-                value = ""
-        return value
+        try:
+            return environment.secret(env_name)
+        except OSError:
+            return ""
     return stored
 
 
