@@ -14,14 +14,14 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
-CLIENT_SECRET = "s3cret-value-for-tests-only"  # what tests.factories.make_portal's secret variable holds
+
+from bench.calls import in_new_django  # noqa: E402  (after the path is set)
 
 
 def main() -> None:
@@ -30,33 +30,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="challenges and sign-ups per figure")
     parser.add_argument("--solves", type=int, default=3, help="challenges solved by the Python solver")
     args = parser.parse_args()
-    database = Path(tempfile.mkdtemp(prefix="signup-challenge-")) / "db.sqlite3"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        DATABASE_URL=f"sqlite:///{database}",
-        DEBUG="1",
-        SIGNUP_MIN_FILL_SECONDS="0",
-        SIGNUP_RATE_SIGNUP_PER_IP="100000000/600",
-        SIGNUP_RATE_SIGNUP_PER_PORTAL="100000000/60",
-        SIGNUP_RATE_SIGNUP_PER_USERNAME="100000000/60",
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        ACME_CLIENT_SECRET=CLIENT_SECRET,
-    )
-    import django
-
-    django.setup()
+    in_new_django("signup-challenge-")
     import altcha
     from botocore.stub import Stubber
     from django.conf import settings
-    from django.core.management import call_command
     from django.test import Client
 
     from signup import cognito, guards
     from tests.factories import make_portal
 
-    settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", verbosity=0)
     make_portal("plain", challenge="off")
     make_portal("pow", challenge="altcha", challenge_cost=args.cost)
     low, high = settings.SIGNUP_ALTCHA_COUNTER
