@@ -650,12 +650,6 @@ class SignupAttempt(models.Model):
 
         changed_and_announced(self, announce, write)
 
-    def announce_refusal(self) -> None:
-        """A new attempt a guard refused (status blocked) tells the endpoints that want to know."""
-        from .webhooks import changed_and_announced
-
-        changed_and_announced(self, WebhookEvent.BLOCKED, lambda: None)
-
     def mark_succeeded(
         self, *, user_sub: str, user_confirmed: bool, delivery: CodeDelivery | None, request_id: str, latency_ms: int
     ) -> None:

@@ -103,16 +103,14 @@ def endpoints_of(portal: Portal) -> list[WebhookEndpoint]:
 
 
 def announce(attempt: SignupAttempt, event_type: str, **extra: Any) -> list[WebhookDelivery]:
-    """The deliveries of one event, written with the caller's change (call it inside its transaction).
+    """The deliveries of one event, written with the caller's change (call it inside its transaction,
+    once `wanted` has said someone may want it: no query for portals without endpoints).
 
-    The portal's loaded list only says whether anyone may want it (no query for portals without
-    endpoints); the endpoints are then read in the transaction, since the portal a request holds may be
+    The endpoints are read again here, in the transaction, since the portal a request holds may be
     seconds old (SIGNUP_PORTAL_CACHE_SECONDS) and name an endpoint deleted or disabled since: a delivery
     to a deleted one would fail the attempt's change with it."""
     from .models import WebhookDelivery, WebhookEndpoint
 
-    if not wanted(attempt.portal, event_type):
-        return []
     endpoints = WebhookEndpoint.objects.filter(portal_id=attempt.portal_id, enabled=True)
     deliveries = []
     for endpoint in (e for e in endpoints if e.wants(event_type)):

@@ -66,7 +66,7 @@ def record_refused(
             **outcome,
         )
         if announcing:
-            attempt.announce_refusal()
+            webhooks.announce(attempt, WebhookEvent.BLOCKED)
     if blocked:
         metrics.record_guard_refusal(attempt.error_code)
     return attempt
