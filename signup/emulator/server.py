@@ -15,6 +15,12 @@ itself (operations.py) and adds a few test endpoints; every other request goes t
     GET    /_users?user_pool_id=...                   every user of a pool, unpaged, with a count
     POST   /moto-api/reset                            moto's reset; clears the emulator's state,
                                                       the fault plan and the fault log too
+    POST   /moto-api/reset-auth  (body: a number)     IAM from the call after that many unchecked
+                                                      calls on (0: at once; inf: never), as moto's
+                                                      INITIAL_NO_AUTH_ACTION_COUNT; checked in iam.py
+
+Every cognito-idp call but the public ones is checked against IAM once enforcement is on (iam.py):
+Cognito's answers (HTTP 400, AccessDeniedException on the pool's ARN ...), not moto's.
 
 Faults and latency only ever hit SignUp, ConfirmSignUp and ResendConfirmationCode; every other
 call (Describe*, Admin*, ListUsers ...) goes to moto untouched. What each kind sends and leaves
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import ipaddress
 import json
 import socket
@@ -40,6 +47,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import faults as fault_kinds
+from . import iam
 from .backend import describe_users, find_pool, share_signing_key
 from .faults import FaultPlan, FaultPlanError, Faults
 from .operations import OPERATIONS, Operation, sign_up_without_delivery
@@ -81,6 +89,9 @@ class EmulatorApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)  # reads nothing until asked, so moto still gets the body
+        refusal = self._authorize(request, environ)
+        if refusal is not None:
+            return refusal(environ, start_response)
         endpoint = self._endpoint(request)
         if endpoint is None:
             if (request.method, request.path) == ("POST", "/moto-api/reset"):
@@ -88,6 +99,25 @@ class EmulatorApp:
                 self.faults.reset()
             return self.moto_app(environ, start_response)
         return endpoint(request)(environ, start_response)
+
+    def _authorize(self, request: Request, environ: WSGIEnvironment) -> Response | None:
+        """IAM as Cognito applies it (iam.py), on every cognito-idp call; None lets the call through."""
+        target = request.headers.get("X-Amz-Target", "")
+        if (request.method, request.path) != ("POST", "/") or not target.startswith(TARGET_PREFIX):
+            return None
+        body = request.get_data()
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body from the environ again
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            params = {}  # moto answers the malformed body itself, once the caller may call
+        try:
+            iam.check(target.removeprefix(TARGET_PREFIX), dict(request.headers), body, params)
+        except CognitoError as error:
+            return _amz_json(400, _error(error.error_type, error.message))
+        return None
 
     def _endpoint(self, request: Request) -> Endpoint | None:
         if (request.method, request.path) == ("POST", "/"):
@@ -291,6 +321,7 @@ def make_app(state: EmulatorState | None = None, faults: FaultPlan | None = None
     `faults` is the fault plan to start with (none by default; POST /_faults changes it).
     """
     share_signing_key()
+    iam.take_over_from_moto()
     moto_app = DomainDispatcherApplication(create_backend_app)
     return EmulatorApp(moto_app, state or EmulatorState(on_send=print_code), Faults(faults))
 

@@ -1,0 +1,146 @@
+"""IAM on the cognito-idp calls, checked the way Cognito checks it (docs/cognito.md §2.6).
+
+moto's own enforcement (switched on by INITIAL_NO_AUTH_ACTION_COUNT, or at run time by
+POST /moto-api/reset-auth) checks every cognito-idp action against the resource "*", answers with
+IAM's XML and HTTP 403, and fails with a 500 on an unsigned call. Here the emulator checks instead,
+before moto sees the request:
+
+- the public operations (those botocore's model marks as needing no auth: SignUp, ConfirmSignUp,
+  ResendConfirmationCode, InitiateAuth ...) are never checked;
+- every other call must be signed by a key moto's IAM knows, with a valid signature;
+- the caller's policies (moto's: inline and attached, the user's groups', an assumed role's) must allow
+  `cognito-idp:<Operation>` on the pool's ARN, `arn:<partition>:cognito-idp:<region>:<account>:userpool/
+  <UserPoolId>`, or on "*" for calls that name no pool; an explicit Deny wins;
+- a refusal is Cognito's: HTTP 400 with a JSON `__type` and `message`.
+
+moto's allowance of unchecked calls is shared: a call checked here counts against it exactly as one
+moto checks would, so the first INITIAL_NO_AUTH_ACTION_COUNT calls (of any service) pass unchecked.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import botocore.session
+from moto import settings as moto_settings
+from moto.cognitoidp.responses import CognitoIdpResponse
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
+from moto.iam.models import get_account_id_from
+from moto.utilities.utils import get_partition
+
+from .rules import CognitoError
+
+ACCESS_DENIED = "AccessDeniedException"
+MISSING_TOKEN = "MissingAuthenticationTokenException"
+UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
+INVALID_SIGNATURE = "InvalidSignatureException"
+INCOMPLETE_SIGNATURE = "IncompleteSignatureException"
+
+MISSING_TOKEN_MESSAGE = "Missing Authentication Token"
+EXPLICIT_DENY = "with an explicit deny in an identity-based policy"
+# Our own wording (docs/cognito.md §9.3): AWS names each missing part of the header.
+INCOMPLETE_SIGNATURE_MESSAGE = "The Authorization header lacks a Credential scope, a Signature or an X-Amz-Date"
+UNRECOGNIZED_CLIENT_MESSAGE = "The security token included in the request is invalid."
+INVALID_SIGNATURE_MESSAGE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+
+@functools.cache
+def public_operations() -> frozenset[str]:
+    """The cognito-idp operations Cognito answers without IAM, from botocore's service model."""
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    return frozenset(name for name in model.operation_names if model.operation_model(name).auth_type == "none")
+
+
+def enforcing() -> bool:
+    """True once moto's allowance of unchecked calls is used up; counts this call against it if not."""
+    if ActionAuthenticatorMixin.request_count >= moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return True
+    ActionAuthenticatorMixin.request_count += 1
+    return False
+
+
+def check(operation: str, headers: dict[str, str], body: bytes, params: Mapping[str, Any]) -> None:
+    """Raise CognitoError unless the caller may run `operation` with these parameters."""
+    if not enforcing() or operation in public_operations():
+        return
+    authorization = headers.get("Authorization", "")
+    if not authorization:
+        raise CognitoError(MISSING_TOKEN, MISSING_TOKEN_MESSAGE)
+    scope = IAMRequest._get_string_between("Credential=", ",", authorization).split("/")
+    signature = IAMRequest._get_string_between("Signature=", ",", authorization)
+    if len(scope) != 5 or not all(scope) or not signature or not headers.get("X-Amz-Date"):
+        raise CognitoError(INCOMPLETE_SIGNATURE, INCOMPLETE_SIGNATURE_MESSAGE)
+    request = _SignedCall(scope[0], headers, body, operation)
+    request.check_signature()
+    resource = pool_arn(request.partition, request.region, request.account_id, params.get("UserPoolId"))
+    request.check_allowed(resource)
+
+
+def pool_arn(partition: str, region: str, account_id: str, pool_id: Any) -> str:
+    """The resource a call is authorised on: its pool's ARN, or "*" for calls that name no pool."""
+    if not isinstance(pool_id, str) or not pool_id:
+        return "*"
+    return f"arn:{partition}:cognito-idp:{region}:{account_id}:userpool/{pool_id}"
+
+
+class _SignedCall(IAMRequest):
+    """moto's signed-request checks (key lookup, signature, the caller's policies), answered as Cognito."""
+
+    def __init__(self, access_key_id: str, headers: dict[str, str], body: bytes, operation: str) -> None:
+        super().__init__(
+            account_id=get_account_id_from(access_key_id),
+            method="POST",
+            path="/",
+            data={},
+            body=body,
+            headers=headers,
+            action=operation,
+        )
+
+    @property
+    def region(self) -> str:
+        return str(self._region)
+
+    @property
+    def partition(self) -> str:
+        return str(get_partition(self._region))
+
+    def check_allowed(self, resource: str) -> None:
+        allowed = False
+        for policy in self._access_key.collect_policies():
+            result = IAMPolicy(policy).is_action_permitted(self._action, resource)
+            if result == PermissionResult.DENIED:
+                raise CognitoError(ACCESS_DENIED, self._denied(resource, EXPLICIT_DENY))
+            allowed = allowed or result == PermissionResult.PERMITTED
+        if not allowed:
+            reason = f"because no identity-based policy allows the {self._action} action"
+            raise CognitoError(ACCESS_DENIED, self._denied(resource, reason))
+
+    def _denied(self, resource: str, reason: str) -> str:
+        who = self._access_key.arn
+        return f"User: {who} is not authorized to perform: {self._action} on resource: {resource} {reason}"
+
+    def _raise_access_denied(self) -> None:  # moto's check_action_permitted; check_allowed replaces it
+        raise CognitoError(ACCESS_DENIED, self._denied("*", "because no identity-based policy allows it"))
+
+    def _raise_invalid_access_key(self, reason: str) -> None:
+        raise CognitoError(UNRECOGNIZED_CLIENT, UNRECOGNIZED_CLIENT_MESSAGE)
+
+    def _raise_signature_does_not_match(self) -> None:
+        raise CognitoError(INVALID_SIGNATURE, INVALID_SIGNATURE_MESSAGE)
+
+
+def take_over_from_moto() -> None:
+    """moto's own check on cognito-idp calls would refuse what is allowed on a pool's ARN and answer
+    in IAM's format; the emulator has checked (and counted) each call before moto sees it."""
+    CognitoIdpResponse._authenticate_and_authorize_normal_action = _checked_by_the_emulator  # type: ignore[method-assign]
+
+
+def _checked_by_the_emulator(self: Any, resource: str = "*") -> None:
+    return None
