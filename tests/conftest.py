@@ -146,6 +146,16 @@ def emulator():
 
 
 @pytest.fixture
+def aws_iam(emulator):
+    """IAM users and enforcement on the local Cognito (tests/aws_iam.py); enforcement is off again after."""
+    from tests.aws_iam import IamControl
+
+    control = IamControl(emulator)
+    yield control
+    control.relax()
+
+
+@pytest.fixture
 def demo_pool(emulator):
     """A fresh demo pool (and app client with a secret) on a reset emulator."""
     import requests

@@ -1,0 +1,104 @@
+"""IAM users with given policies on the local Cognito, and switching its IAM enforcement on and off.
+
+Enforcement is moto's INITIAL_NO_AUTH_ACTION_COUNT, changed at run time with POST /moto-api/reset-auth
+("0": every call after this one is checked; "inf": none is). Users are made over HTTP with boto3's IAM
+client while enforcement is off, as an administrator would make them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import requests
+
+ACCOUNT_ID = "123456789012"  # moto's default account, where keys made here live
+
+
+@dataclass(frozen=True)
+class Keys:
+    user_name: str
+    access_key_id: str
+    secret_access_key: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{ACCOUNT_ID}:user/{self.user_name}"
+
+    def env(self) -> dict[str, str]:
+        """The standard chain's environment variables for these keys."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+
+    def client(self, base_url: str, service: str = "cognito-idp", **config: Any) -> Any:
+        return boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=base_url,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            **config,
+        )
+
+
+class IamControl:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.enforcing = False
+
+    def _allowance(self, count: str) -> None:
+        response = requests.post(f"{self.base_url}/moto-api/reset-auth", data=count.encode(), timeout=5)
+        response.raise_for_status()
+
+    def enforce(self, after: int = 0) -> None:
+        """Check every call from the one after the next `after` calls."""
+        self._allowance(str(after))
+        self.enforcing = True
+
+    def relax(self) -> None:
+        self._allowance("inf")
+        self.enforcing = False
+
+    def user(self, policy: dict[str, Any] | None = None, *, name: str = "", managed: bool = False) -> Keys:
+        """A new IAM user with `policy` (inline, or attached as a managed policy) and an access key."""
+        was_enforcing = self.enforcing
+        self.relax()
+        try:
+            iam = boto3.client(
+                "iam",
+                region_name="us-east-1",
+                endpoint_url=self.base_url,
+                aws_access_key_id="admin",
+                aws_secret_access_key="admin",
+            )
+            name = name or f"portal-{uuid.uuid4().hex[:8]}"
+            iam.create_user(UserName=name)
+            if policy is not None:
+                document = json.dumps(policy)
+                if managed:
+                    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=document)["Policy"]["Arn"]
+                    iam.attach_user_policy(UserName=name, PolicyArn=arn)
+                else:
+                    iam.put_user_policy(UserName=name, PolicyName="portal", PolicyDocument=document)
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            return Keys(name, key["AccessKeyId"], key["SecretAccessKey"])
+        finally:
+            if was_enforcing:
+                self.enforce()
+
+
+def pool_arn(pool_id: str, region: str = "us-east-1") -> str:
+    return f"arn:aws:cognito-idp:{region}:{ACCOUNT_ID}:userpool/{pool_id}"
+
+
+def allow(*statements: tuple[str, list[str], list[str] | str]) -> dict[str, Any]:
+    """A policy document from (Sid, actions, resources) triples."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+            for sid, actions, resources in statements
+        ],
+    }
