@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import cognito, embedding, flows, operators, presignup, webhooks
+from . import cognito, embedding, flows, operators, preflight, presignup, webhooks
 from .caching import form_class
 from .dashboard import dashboard_view
 from .models import (
@@ -73,7 +73,7 @@ class PortalAdmin(admin.ModelAdmin):
         "pre_signup_hook_secret_state",
     )
     inlines = [FieldOverrideInline, FieldTranslationInline, ValidationDataFieldInline]
-    actions = ["sync_from_cognito"]
+    actions = ["sync_from_cognito", "check_before_going_live"]
     fieldsets = (
         (None, {"fields": ("slug", "name", "is_open", "form_link", "preview_link")}),
         (_("Cognito"), {"fields": ("region", "user_pool_id", "client_id", "endpoint_url", "client_secret_env")}),
@@ -181,7 +181,7 @@ class PortalAdmin(admin.ModelAdmin):
         try:
             drift = operators.portal_drift(portal=portal)
         except cognito.CognitoFailure as error:
-            return str(_("Could not ask Cognito (%(code)s).") % {"code": error.code})
+            return str(_("Could not ask Cognito (%(code)s).") % {"code": operators.failure_text(error)})
         if not drift.drifted:
             return str(_("None: the form matches the pool and client."))
         url = reverse("admin:signup_portal_resync", args=[portal.pk])
@@ -197,10 +197,16 @@ class PortalAdmin(admin.ModelAdmin):
         try:
             drift = operators.portal_drift(portal=portal, fresh=True)
         except cognito.CognitoFailure as error:
-            self.message_user(request, _("Could not ask Cognito (%(code)s).") % {"code": error.code}, messages.ERROR)
+            text = _("Could not ask Cognito (%(code)s).") % {"code": operators.failure_text(error)}
+            self.message_user(request, text, messages.ERROR)
             return HttpResponseRedirect(change_url)
         if request.method == "POST":
-            flows.portal_sync(portal=portal)
+            try:
+                flows.portal_sync(portal=portal)
+            except cognito.CognitoFailure as error:
+                text = _("Could not ask Cognito (%(code)s).") % {"code": operators.failure_text(error)}
+                self.message_user(request, text, messages.ERROR)
+                return HttpResponseRedirect(change_url)
             self.message_user(
                 request,
                 ngettext("Re-synced: %(n)d change applied.", "Re-synced: %(n)d changes applied.", len(drift.changes))
@@ -290,10 +296,26 @@ class PortalAdmin(admin.ModelAdmin):
                 flows.portal_sync(portal=portal)
                 synced += 1
             except cognito.CognitoFailure as error:
-                self.message_user(request, f"{portal.slug}: {error}", messages.ERROR)
+                reason = operators.failure_text(error) if error.permission else str(error)
+                self.message_user(request, f"{portal.slug}: {reason}", messages.ERROR)
         if synced:
             text = ngettext("Synced %(n)d portal.", "Synced %(n)d portals.", synced) % {"n": synced}
             self.message_user(request, text, messages.SUCCESS)
+
+    @admin.action(description=_("Check before going live (IAM permissions, pool, secret, schema, origins)"))
+    def check_before_going_live(self, request: HttpRequest, queryset: QuerySet[Portal]) -> HttpResponse:
+        results = []
+        for portal in queryset:
+            findings = preflight.portal_check(portal=portal)
+            results.append((portal, findings, sum(finding.blocks for finding in findings)))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Check before going live"),
+            "opts": self.model._meta,
+            "results": results,
+            "changelist_url": reverse("admin:signup_portal_changelist"),
+        }
+        return render(request, "admin/signup/portal/check.html", context)
 
 
 class ConfirmedFilter(admin.SimpleListFilter):

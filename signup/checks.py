@@ -65,6 +65,23 @@ def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[Any]:
     return []
 
 
+@register(deploy=True)
+def check_aws_credentials(app_configs: Any, **kwargs: Any) -> list[Any]:
+    """In production the portal's AWS identity should be a role (an ECS task role, an EC2 instance
+    profile...), whose keys boto3's standard chain fetches and renews; long-lived keys in the environment
+    are the kind that leak and never expire (docs/deploy.md). Keys with a session token are a role's."""
+    if not settings.PRODUCTION or not os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_SESSION_TOKEN"):
+        return []
+    return [
+        Warning(
+            "AWS_ACCESS_KEY_ID is set without AWS_SESSION_TOKEN: the portal calls AWS with long-lived static keys.",
+            hint="Unset AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and give the task or instance a role with the "
+            "policy `python manage.py iam_policy` prints; boto3 finds the role's credentials itself.",
+            id="signup.W003",
+        )
+    ]
+
+
 # Not tagged "staticfiles": collectstatic runs only those checks, and it is the command that writes the manifest.
 @register()
 def check_static_manifest(app_configs: Any, **kwargs: Any) -> list[Any]:

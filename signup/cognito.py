@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ import botocore.parsers
 from django.conf import settings
 
 from . import environment, metrics
+
+# Cognito's answer to a signed call its caller's IAM policies do not allow (docs/cognito.md §2.6).
+ACCESS_DENIED = "AccessDeniedException"
 
 # What the public calls accept for the visitor's context (docs/cognito.md §3.7).
 ANALYTICS_ENDPOINT_ID = re.compile(r"^[\w.:-]{1,128}$")
@@ -55,24 +59,37 @@ class CognitoFailure(Exception):
     """Every way a call to Cognito can fail, as one family: callers catch this and read `code`.
 
     `code` is Cognito's own error code when it answered, else ours (EndpointConnectionError,
-    NoAnswer, SecretUnavailable); `message` is the detail, for logs and operators, never for visitors."""
+    NoAnswer, SecretUnavailable); `message` is the detail, for logs and operators, never for visitors.
+    `permission` is the IAM action the caller lacks (`cognito-idp:AdminGetUser`) when Cognito refused
+    the call for that reason (docs/cognito.md §2.6), else ""."""
 
     code = "Error"
 
-    def __init__(self, message: str, *, code: str = "", request_id: str = "", latency_ms: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        request_id: str = "",
+        latency_ms: int | None = None,
+        permission: str = "",
+    ):
         super().__init__(message)
         if code:
             self.code = code
         self.message = message
         self.request_id = request_id
         self.latency_ms = latency_ms
+        self.permission = permission
 
 
 class CognitoError(CognitoFailure):
     """Cognito answered with an error: nothing was created, unless the code says otherwise."""
 
-    def __init__(self, code: str, message: str, request_id: str = "", latency_ms: int | None = None):
-        super().__init__(message, code=code, request_id=request_id, latency_ms=latency_ms)
+    def __init__(
+        self, code: str, message: str, request_id: str = "", latency_ms: int | None = None, permission: str = ""
+    ):
+        super().__init__(message, code=code, request_id=request_id, latency_ms=latency_ms, permission=permission)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -262,8 +279,11 @@ def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], i
         latency = round((time.perf_counter() - started) * 1000)
         meta = error.response.get("ResponseMetadata", {})
         details = error.response.get("Error", {})
+        code = details.get("Code", "Unknown")
+        # Cognito names the action in its text too; the operation we called is the surer source.
+        permission = f"cognito-idp:{client.meta.method_to_api_mapping[operation]}" if code == ACCESS_DENIED else ""
         raise CognitoError(
-            details.get("Code", "Unknown"), details.get("Message", ""), meta.get("RequestId", ""), latency
+            code, details.get("Message", ""), meta.get("RequestId", ""), latency, permission=permission
         ) from error
     except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.EndpointConnectionError) as error:
         raise CognitoUnreachable(str(error), latency_ms=round((time.perf_counter() - started) * 1000)) from error
@@ -310,7 +330,10 @@ def client_secret(target: Target) -> str | None:
     try:
         app, _ = _call(client, "describe_user_pool_client", UserPoolId=target.user_pool_id, ClientId=target.client_id)
     except CognitoFailure as error:
-        raise SecretUnavailable(f"DescribeUserPoolClient failed: {error.code}") from error
+        detail = f" (missing IAM permission {error.permission})" if error.permission else ""
+        raise SecretUnavailable(
+            f"DescribeUserPoolClient failed: {error.code}{detail}", permission=error.permission
+        ) from error
     secret = app["UserPoolClient"].get("ClientSecret")
     if not secret:
         raise SecretUnavailable("the app client has no secret")
@@ -461,3 +484,32 @@ def admin_delete_user(target: Target, username: str) -> CallResult:
     client = client_for(target.region, target.endpoint_url, public=False)
     response, latency = _call(client, "admin_delete_user", UserPoolId=target.user_pool_id, Username=username)
     return CallResult(request_id=_request_id(response), latency_ms=latency)
+
+
+# --- Dry calls: may this caller run an action on a pool? -----------------------------------------
+
+# The IAM actions a dry call can prove, each by a call that changes nothing (docs/cognito.md §2.6).
+PROBED_ACTIONS = ("DescribeUserPool", "DescribeUserPoolClient", "AdminGetUser", "AdminConfirmSignUp", "AdminDeleteUser")
+
+
+def probe(target: Target, action: str) -> CognitoFailure | None:
+    """None when the caller may run `action` on the target's pool, else the failure that says why not.
+
+    The Describe calls read; the Admin* calls name a user who cannot exist, so Cognito, which checks
+    IAM before it looks for the user, answers UserNotFoundException to a caller who may, and
+    AccessDeniedException to one who may not, and nothing changes either way."""
+    client = client_for(target.region, target.endpoint_url, public=False)
+    params: dict[str, Any] = {"UserPoolId": target.user_pool_id}
+    if action == "DescribeUserPoolClient":
+        params["ClientId"] = target.client_id
+    elif action.startswith("Admin"):
+        params["Username"] = f"signup-portal-check-{uuid.uuid4().hex}"
+    elif action != "DescribeUserPool":
+        raise ValueError(f"no dry call for {action}")
+    try:
+        _call(client, botocore.xform_name(action), **params)
+    except CognitoError as error:
+        return None if action.startswith("Admin") and error.code == "UserNotFoundException" else error
+    except CognitoFailure as error:
+        return error
+    return None

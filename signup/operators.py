@@ -15,6 +15,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import cognito, logs, metrics
 from .models import AttemptEvent, Portal, SignupAttempt, WebhookDelivery
@@ -41,6 +42,17 @@ class Refused(Exception):
 Action = Callable[[cognito.Target, SignupAttempt], tuple[str, dict[str, Any]]]
 
 
+def failure_text(error: cognito.CognitoFailure) -> str:
+    """A Cognito failure in words an operator can act on: the missing IAM permission by name, where
+    that is the reason (docs/deploy.md), else Cognito's error code."""
+    if error.permission:
+        return _(
+            "the portal's AWS identity lacks the IAM permission %(permission)s "
+            "(python manage.py iam_policy prints the policy it needs)"
+        ) % {"permission": error.permission}
+    return error.code
+
+
 def _act(attempt: SignupAttempt, kind: str, actor: str, action: Action) -> RowResult:
     """Run one Cognito action for one attempt and record it on the attempt, whatever happens."""
     try:
@@ -50,7 +62,7 @@ def _act(attempt: SignupAttempt, kind: str, actor: str, action: Action) -> RowRe
         return RowResult(attempt, False, refusal.note)
     except cognito.CognitoFailure as error:
         attempt.record_event(kind, ok=False, error_code=error.code, actor=actor)
-        return RowResult(attempt, False, error.code)
+        return RowResult(attempt, False, failure_text(error))
     attempt.record_event(kind, ok=True, detail=detail, actor=actor)
     return RowResult(attempt, True, note)
 
@@ -115,7 +127,7 @@ def attempt_reconcile(*, attempt: SignupAttempt) -> RowResult:
         if error.code != "UserNotFoundException":
             attempt.record_event(Kind.RECONCILE, ok=False, error_code=error.code)
             metrics.record_reconciliation("error")
-            return RowResult(attempt, False, error.code)
+            return RowResult(attempt, False, failure_text(error))
         attempt.settle_not_found()
         attempt.record_event(Kind.RECONCILE, ok=True, detail={"found": False, "was": was})
         metrics.record_reconciliation("not_found")
@@ -123,7 +135,7 @@ def attempt_reconcile(*, attempt: SignupAttempt) -> RowResult:
     except cognito.CognitoFailure as error:
         attempt.record_event(Kind.RECONCILE, ok=False, error_code=error.code)
         metrics.record_reconciliation("error")
-        return RowResult(attempt, False, error.code)
+        return RowResult(attempt, False, failure_text(error))
     attempt.settle_found(user_sub=user.sub, confirmed=user.status == "CONFIRMED")
     attempt.record_event(Kind.RECONCILE, ok=True, detail={"found": True, "status": user.status, "was": was})
     metrics.record_reconciliation("found")

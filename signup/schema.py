@@ -111,6 +111,8 @@ def snapshot_from_descriptions(pool: dict[str, Any], client: dict[str, Any]) -> 
     return {
         "version": SNAPSHOT_VERSION,
         "pool_name": pool.get("Name", ""),
+        # For the IAM policy's resources (permissions.pool_arn): the account id is in no other answer.
+        "pool_arn": pool.get("Arn", ""),
         "client_name": client.get("ClientName", ""),
         "attributes": [_attribute_snapshot(a) for a in pool.get("SchemaAttributes", [])],
         # Absent WriteAttributes means "the default set", which is not "everything" (docs/cognito.md §4.5).

@@ -23,9 +23,10 @@ MANIFEST_STORAGES = [
 
 
 def manage(*args, timeout=120, **env):
-    """manage.py in its own process with the production defaults: nothing of DEBUG, the key or the static
-    files storage is inherited from this shell."""
-    inherited = ("SECRET_KEY", "DEBUG", "PORTAL_ENV", "STATICFILES_BACKEND", "STATIC_ROOT")
+    """manage.py in its own process with the production defaults: nothing of DEBUG, the key, the static
+    files storage or AWS keys is inherited from this shell (production takes AWS credentials from a role)."""
+    inherited = ("SECRET_KEY", "DEBUG", "PORTAL_ENV", "STATICFILES_BACKEND", "STATIC_ROOT", "AWS_ACCESS_KEY_ID")
+    inherited += ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     base = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
     return subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -247,6 +247,40 @@ def test_check_deploy_warns_when_the_cache_is_each_processs_own(collected_static
     assert result.returncode != 0 and "signup.W002" in result.stdout + result.stderr
 
 
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "SECRET_KEY": "x" * 20 + "Kq8#p2!vZ" * 6,
+    "ALLOWED_HOSTS": "signup.example.com",
+    "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
+}
+
+
+@pytest.mark.parametrize(
+    ("aws", "warned"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY000001", "AWS_SECRET_ACCESS_KEY": "s"}, True),
+        ({"AWS_ACCESS_KEY_ID": "ASIAEXAMPLEKEY000001", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}, False),
+        ({"AWS_PROFILE": "portal"}, False),
+        ({}, False),
+    ],
+    ids=["static-keys", "a-role's-session-keys", "a-profile", "a-role"],
+)
+def test_check_deploy_warns_about_static_aws_keys_in_the_environment(collected_static, aws, warned):  # noqa: F811
+    result = deploy_check(**PRODUCTION, STATIC_ROOT=str(collected_static), **aws)
+    output = result.stdout + result.stderr
+    assert ("signup.W003" in output) is warned, output
+    assert (result.returncode != 0) is warned
+    if warned:
+        assert "iam_policy" in output and "role" in output
+
+
+def test_static_aws_keys_are_no_warning_in_development(collected_static):  # noqa: F811
+    env = {**PRODUCTION, "PORTAL_ENV": "development", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY000001"}
+    result = deploy_check(**env, AWS_SECRET_ACCESS_KEY="s", STATIC_ROOT=str(collected_static))
+    assert "signup.W003" not in result.stdout + result.stderr
+
+
 def test_check_deploy_refuses_the_development_key():
     result = deploy_check(PORTAL_ENV="production", ALLOWED_HOSTS="signup.example.com")
     assert result.returncode != 0 and "security.W009" in result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""python manage.py portal add|update|sync|list: manage portals from the shell."""
+"""python manage.py portal add|update|sync|check|list: manage portals from the shell."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
 
-from signup import cognito, flows, presignup
+from signup import cognito, flows, operators, permissions, preflight, presignup
 from signup.models import Challenge, Portal
 
 # Who may use a portal from another site: (option, what one origin may do, what "none" means).
@@ -185,6 +186,13 @@ class Command(BaseCommand):
         _hook_options(update)
         sync = sub.add_parser("sync", help="Re-read the pool and client (all portals when no slug is given).")
         sync.add_argument("slug", nargs="?")
+        check = sub.add_parser(
+            "check",
+            help="Before going live: the pool and client, every permission of the IAM policy (by calls that "
+            "change nothing), the client secret, schema drift and the origins; non-zero exit on a blocker.",
+        )
+        check.add_argument("slug", nargs="?")
+        permissions.add_omit_option(check)
         sub.add_parser("list", help="List portals.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -249,14 +257,22 @@ class Command(BaseCommand):
             self.stdout.write(_hook(portal, generated))
 
     def handle_sync(self, options: dict[str, Any]) -> None:
-        portals = Portal.objects.all()
-        if options["slug"]:
-            portals = portals.filter(slug=options["slug"])
-            if not portals.exists():
-                raise CommandError(f"No portal '{options['slug']}'.")
+        portals = _named_or_all(options["slug"])
         failures = sum(not self._sync(p) for p in portals)
         if failures:
             raise CommandError(f"{failures} portal(s) could not be synced.")
+
+    def handle_check(self, options: dict[str, Any]) -> None:
+        portals = _named_or_all(options["slug"])
+        if not portals.exists():
+            self.stdout.write("No portals yet: nothing to check (add one with python manage.py portal add).")
+        blockers = 0
+        for portal in portals:
+            for finding in preflight.portal_check(portal=portal, omit=options["omit"]):
+                blockers += finding.blocks
+                self.stdout.write(f"{portal.slug}: {finding.level:<4} {finding.text}")
+        if blockers:
+            raise CommandError(f"{blockers} finding(s) to fix before going live.")
 
     def handle_list(self, options: dict[str, Any]) -> None:
         for portal in Portal.objects.all():
@@ -270,11 +286,21 @@ class Command(BaseCommand):
         try:
             flows.portal_sync(portal=portal)
         except cognito.CognitoFailure as error:
-            self.stderr.write(f"{portal.slug}: sync failed: {error}")
+            reason = operators.failure_text(error) if error.permission else str(error)
+            self.stderr.write(f"{portal.slug}: sync failed: {reason}")
             return False
         spec = flows.portal_form_spec(portal)
         self.stdout.write(f"Synced {portal.slug}: {len(spec.fields)} fields, username mode {spec.username_mode}")
         return True
+
+
+def _named_or_all(slug: str | None) -> QuerySet[Portal]:
+    portals = Portal.objects.all()
+    if slug:
+        portals = portals.filter(slug=slug)
+        if not portals.exists():
+            raise CommandError(f"No portal '{slug}'.")
+    return portals
 
 
 def _save(portal: Portal) -> None:
