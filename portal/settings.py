@@ -6,8 +6,19 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# FileAwareEnv also reads <NAME>_FILE, so secrets can come from mounted files.
+
+class _FileSecrets(environ.FileAwareMapping):
+    """<NAME>_FILE's content (it wins over <NAME>), without the surrounding whitespace that `echo` and
+    `kubectl create secret --from-file` leave at its end: a token or URL read with it would never match."""
+
+    def __getitem__(self, key: str) -> str:
+        value = super().__getitem__(key)
+        return value.strip() if self.env.get(f"{key}_FILE") else value
+
+
+# Secrets can come from mounted files (docs/deploy.md §3).
 env = environ.FileAwareEnv()
+env.ENVIRON = _FileSecrets()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEV_SECRET_KEY = "django-insecure-development-only-never-deploy-this-key"
@@ -34,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "signup.middleware.ProbeMiddleware",  # first: a balancer's probe carries an address as Host
     "signup.middleware.SecurityHeadersMiddleware",
     "signup.middleware.RequestCharsetMiddleware",
     "signup.middleware.ApiCorsMiddleware",  # before CSRF: a preflight is answered here

@@ -14,10 +14,31 @@ from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_header_parameters
 
+from . import health
 from .embedding import frame_ancestors
 
 EMBED_PATH = re.compile(r"^/embed/(?P<slug>[-\w]+)/")
 API_PORTAL_PATH = re.compile(r"^/api/v1/portals/(?P<slug>[-\w]+)/")
+
+
+class ProbeMiddleware:
+    """The load balancer's health checks and the metrics scrape, answered before anything reads the Host
+    header. A target group's health check sends an IP address as Host, not the portal's name, and
+    ALLOWED_HOSTS rightly does not list it, so CommonMiddleware would answer 400 and every target would look down
+    (docs/deploy.md §5). These views build no URL from the host, which is what the host check protects;
+    they are exempt from the HTTPS redirect too, so the balancer may probe over plain HTTP."""
+
+    VIEWS = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": health.metrics_view}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = self.VIEWS.get(request.path_info)
+        if view is None:
+            return self.get_response(request)
+        response: HttpResponse = view(request)
+        return response
 
 
 def csp_allow(request: HttpRequest, directive: str, source: str) -> None:

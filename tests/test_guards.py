@@ -211,6 +211,35 @@ def test_health_and_readiness_probes(client):
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "cache": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_the_probes_answer_a_balancer_that_sends_the_targets_address_as_host(client, settings, path):
+    settings.ALLOWED_HOSTS = ["signup.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    probe = client.get(path, HTTP_HOST="10.0.1.5:8000")
+    assert probe.status_code == 200 and probe.json()["status"] == "ok"
+    # Every other path still refuses a host it does not serve.
+    assert client.get("/signup/acme/", HTTP_HOST="10.0.1.5:8000").status_code == 400
+
+
+def test_the_metrics_scrape_by_address_reaches_the_token_check(client, settings):
+    settings.ALLOWED_HOSTS = ["signup.example.com"]
+    settings.METRICS_TOKEN = "t0ken"
+    assert client.get("/metrics", HTTP_HOST="10.0.1.5:8000").status_code == 401
+    scraped = client.get("/metrics", HTTP_HOST="10.0.1.5:8000", HTTP_AUTHORIZATION="Bearer t0ken")
+    assert scraped.status_code == 200 and b"signup_" in scraped.content
+
+
+def test_a_secret_file_ending_in_a_newline_gives_the_secret(tmp_path):
+    from portal.settings import _FileSecrets
+
+    secret = tmp_path / "token"
+    secret.write_text("t0ken\n")
+    environment = {"METRICS_TOKEN_FILE": str(secret), "PLAIN": " kept as given "}
+    mapping = _FileSecrets(env=environment)
+    assert mapping["METRICS_TOKEN"] == "t0ken"
+    assert mapping["PLAIN"] == " kept as given "
+
+
 def test_readiness_fails_when_the_cache_does(client, settings):
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
