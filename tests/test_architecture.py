@@ -103,3 +103,28 @@ def test_models_know_no_use_case_and_no_channel():
 def test_what_the_use_cases_count_with_imports_no_http():
     # flows/ record into metrics.py, so it must not bring HTTP in with it (the view is health.py's).
     assert {i for i in MODULES["signup.metrics"] if i.startswith("django.http")} == set()
+
+
+def test_every_signed_cognito_call_belongs_to_a_feature_of_the_iam_policy():
+    """A call cognito.py makes that Cognito checks against IAM must be in permissions.FEATURES, or the
+    printed policy would leave it out and the feature would fail in production only."""
+    import botocore.session
+
+    from signup import cognito, permissions
+
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    methods = {
+        node.args[1].value
+        for node in ast.walk(ast.parse((SIGNUP / "cognito.py").read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", "") == "_call"
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.Constant)
+    }
+    operations = {name for name in model.operation_names if botocore.xform_name(name) in methods}
+    assert len(operations) == len(methods) >= 8, methods
+    signed = {name for name in operations if model.operation_model(name).auth_type != "none"}
+    in_policy = {action for feature in permissions.FEATURES for action in feature.actions}
+    assert signed == in_policy
+    assert set(cognito.PROBED_ACTIONS) == in_policy  # and portal check proves each of them
+    assert {name for name in operations if name not in signed} == set(permissions.PUBLIC_CALLS)
