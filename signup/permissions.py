@@ -66,7 +66,8 @@ SIDS = tuple(feature.sid for feature in FEATURES)
 
 
 class UnknownArn(Exception):
-    """A portal never synced, with no account id given: its pool's ARN cannot be written."""
+    """A portal never synced (or not since its pool changed), with no account id given: its pool's ARN
+    cannot be written."""
 
     def __init__(self, portal: Portal):
         super().__init__(
@@ -84,14 +85,22 @@ def partition(region: str) -> str:
     return "aws"
 
 
+def _built_arn(portal: Portal, account_id: str) -> str:
+    return f"arn:{partition(portal.region)}:cognito-idp:{portal.region}:{account_id}:userpool/{portal.user_pool_id}"
+
+
 def pool_arn(portal: Portal, account_id: str = "") -> str:
-    """The pool's ARN as DescribeUserPool gave it at the last sync, else built from the account id."""
-    known = (portal.snapshot or {}).get("pool_arn")
-    if known:
-        return str(known)
+    """The pool's ARN as DescribeUserPool gave it at the last sync, else built from the account id.
+
+    The synced ARN counts only while it is still this portal's pool: admin lets the pool id (and region) be
+    changed without a sync, and a policy on the old pool's ARN would open the wrong pool and not this one."""
+    known = str((portal.snapshot or {}).get("pool_arn") or "")
+    parts = known.split(":")
+    if len(parts) == 6 and known == _built_arn(portal, parts[4]):
+        return known
     if not account_id:
         raise UnknownArn(portal)
-    return f"arn:{partition(portal.region)}:cognito-idp:{portal.region}:{account_id}:userpool/{portal.user_pool_id}"
+    return _built_arn(portal, account_id)
 
 
 def check_omitted(omit: Iterable[str]) -> list[str]:

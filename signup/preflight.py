@@ -37,12 +37,13 @@ def portal_check(*, portal: Portal, omit: Iterable[str] = ()) -> list[Finding]:
     findings: list[Finding] = []
     left_out = tuple(omit)
     results = _probe(portal, left_out, findings)
+    missing = any(r is not None and r.code == NOT_FOUND for r in results.values())
     if all(action in results and results[action] is None for action in DESCRIBE):
         _pool_and_schema(portal, findings)
-    elif not any(r is not None and r.code == NOT_FOUND for r in results.values()):
+    elif not missing:
         why = _("ReadPoolAndClient is left out") if "ReadPoolAndClient" in left_out else _("it cannot be read")
         findings.append(Finding(WARN, _("The pool's schema was not compared with the form: %(why)s.") % {"why": why}))
-    _secret(portal, findings)
+    _secret(portal, findings, from_cognito=not missing)
     _settings(portal, findings)
     return findings
 
@@ -108,11 +109,15 @@ def _pool_and_schema(portal: Portal, findings: list[Finding]) -> None:
         findings.append(Finding(OK, _("The form matches the pool and the client.")))
 
 
-def _secret(portal: Portal, findings: list[Finding]) -> None:
+def _secret(portal: Portal, findings: list[Finding], *, from_cognito: bool) -> None:
+    """The client secret where the portal gets it; not read from a pool or client Cognito just said is not
+    there, which would only repeat that finding."""
     if not portal.is_synced:
         return
     if not portal.target.has_secret:
         findings.append(Finding(OK, _("The app client has no secret.")))
+        return
+    if not portal.client_secret_env and not from_cognito:
         return
     try:
         cognito.client_secret(portal.target)
