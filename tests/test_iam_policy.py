@@ -29,7 +29,8 @@ from tests.aws_iam import pool_arn
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "Str0ng!Passw0rd"
-PERSON = {"password": PASSWORD, "given_name": "Ann", "family_name": "Example"}
+ATTRIBUTES = {"given_name": "Ann", "family_name": "Example"}
+PERSON = {"password": PASSWORD, **ATTRIBUTES}
 NOT_AVAILABLE = "Sign-up is not available right now"
 
 
@@ -131,6 +132,17 @@ def signup(world: World) -> Ran:
     return Ran(False, f"{response.content.decode()}\nrecorded: {attempt.error_code} {attempt.error_message}")
 
 
+def api_signup(world: World) -> Ran:
+    body = {"username": "yann", "password": PASSWORD, "attributes": {**ATTRIBUTES, "email": "yann@example.com"}}
+    response = world.client.post("/api/v1/portals/demo/signups", json.dumps(body), content_type="application/json")
+    assert response.status_code < 500 or response.status_code == 503, response.content.decode()[:500]
+    if response.status_code == 201:
+        return Ran(True, "")
+    problem = response.json()
+    assert response["Content-Type"] == "application/problem+json" and response.has_header("Retry-After")
+    return Ran(False, f"{problem['detail']}\nrecorded: {world.attempt('yann').error_message}")
+
+
 def confirm(world: World) -> Ran:
     response = world.client.post("/signup/demo/confirm/", {"username": "carol", "code": world.code_for("carol")})
     assert response.status_code < 500
@@ -168,6 +180,7 @@ FEATURES: dict[str, Callable[[World], Ran]] = {
     "sync": sync,
     "drift": drift,
     "signup": signup,
+    "api_signup": api_signup,
     "confirm": confirm,
     "resend": resend,
     "reconcile": reconcile,
@@ -177,12 +190,12 @@ FEATURES: dict[str, Callable[[World], Ran]] = {
     "admin_delete": admin_delete,
     "check": check,
 }
-VISITORS = {"signup", "confirm", "resend"}
+VISITORS = {"signup", "api_signup", "confirm", "resend"}
 
 # What stops working without each action of the demo portal's policy (its client has a secret and no variable).
 NEEDS = {
     "DescribeUserPool": {"sync", "drift", "check"},
-    "DescribeUserPoolClient": {"sync", "drift", "check", "signup", "confirm", "resend", "admin_resend"},
+    "DescribeUserPoolClient": {"sync", "drift", "check", "signup", "api_signup", "confirm", "resend", "admin_resend"},
     "AdminGetUser": {"reconcile", "look_up", "admin_delete", "check"},
     "AdminConfirmSignUp": {"admin_confirm", "check"},
     "AdminDeleteUser": {"admin_delete", "check"},
@@ -254,6 +267,7 @@ def test_without_one_action_only_the_features_that_need_it_fail_and_they_say_so(
         assert NOT_AVAILABLE in ran[name].shown and permission not in ran[name].shown.split("\nrecorded:")[0]
     if "signup" in NEEDS[action]:
         assert permission in world.attempt("zoe").error_message  # for the operator, in the log
+        assert permission in world.attempt("yann").error_message
 
 
 def test_the_policy_of_one_portal_does_not_open_another_pool(world, aws_iam, monkeypatch, emulator):
@@ -293,3 +307,20 @@ def test_failure_text_names_the_permission_only_when_that_is_the_reason():
     assert operators.failure_text(cognito.CognitoError("TooManyRequestsException", "Rate exceeded")) == (
         "TooManyRequestsException"
     )
+
+
+def test_the_deploy_guide_shows_the_same_features_and_policy():
+    import re
+    from pathlib import Path
+
+    from signup import permissions
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| ((?:`cognito-idp:\w+`(?:, )?)+) \|", guide, flags=re.M)
+    assert [(sid, re.findall(r"cognito-idp:\w+", actions)) for sid, actions in rows] == [
+        (feature.sid, feature.permissions) for feature in permissions.FEATURES
+    ]
+    example = json.loads(re.search(r"```json\n(\{\n  \"Version\".*?)```", guide, flags=re.S).group(1))
+    assert [(s["Sid"], s["Action"]) for s in example["Statement"]] == [
+        (feature.sid, feature.permissions) for feature in permissions.FEATURES
+    ]
