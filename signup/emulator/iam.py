@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import botocore.session
+from botocore.awsrequest import AWSRequest
 from moto import settings as moto_settings
 from moto.cognitoidp.responses import CognitoIdpResponse
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -42,6 +43,7 @@ from werkzeug.exceptions import HTTPException
 
 from .rules import CognitoError
 
+SERVICE = "cognito-idp"
 AMZ_JSON = "application/x-amz-json-1.1"
 # The WSGI environ key under which the gate leaves the (operation, pool id) it let through.
 VETTED = "signup.emulator.iam.vetted"
@@ -55,7 +57,10 @@ INCOMPLETE_SIGNATURE = "IncompleteSignatureException"
 MISSING_TOKEN_MESSAGE = "Missing Authentication Token"
 EXPLICIT_DENY = "with an explicit deny in an identity-based policy"
 # Our own wording (docs/cognito.md §9.3): AWS names each missing part of the header.
-INCOMPLETE_SIGNATURE_MESSAGE = "The Authorization header lacks a Credential scope, a Signature or an X-Amz-Date"
+INCOMPLETE_SIGNATURE_MESSAGE = (
+    "The Authorization header lacks a Credential scope, SignedHeaders, a Signature or an X-Amz-Date"
+)
+WRONG_SERVICE_MESSAGE = f"Credential should be scoped to correct service: '{SERVICE}'."
 UNRECOGNIZED_CLIENT_MESSAGE = "The security token included in the request is invalid."
 INVALID_SIGNATURE_MESSAGE = (
     "The request signature we calculated does not match the signature you provided. "
@@ -96,9 +101,12 @@ def check(
     if not authorization:
         raise CognitoError(MISSING_TOKEN, MISSING_TOKEN_MESSAGE)
     scope = IAMRequest._get_string_between("Credential=", ",", authorization).split("/")
+    signed_headers = IAMRequest._get_string_between("SignedHeaders=", ",", authorization)
     signature = IAMRequest._get_string_between("Signature=", ",", authorization)
-    if len(scope) != 5 or not all(scope) or not signature or not headers.get("X-Amz-Date"):
+    if len(scope) != 5 or not all(scope) or not signed_headers or not signature or not headers.get("X-Amz-Date"):
         raise CognitoError(INCOMPLETE_SIGNATURE, INCOMPLETE_SIGNATURE_MESSAGE)
+    if scope[3] != SERVICE:
+        raise CognitoError(INVALID_SIGNATURE, WRONG_SERVICE_MESSAGE)
     request = _SignedCall(scope[0], headers, body, operation, path)
     request.check_signature()
     for pool_id in dict.fromkeys(pool_id_of(pool_id) for pool_id in pool_ids or [None]):
@@ -139,6 +147,15 @@ class _SignedCall(IAMRequest):
     @property
     def partition(self) -> str:
         return str(get_partition(self._region))
+
+    def _create_aws_request(self) -> AWSRequest:
+        """moto's, but dated by the request's X-Amz-Date even if the client did not sign that header (moto
+        looks for it among the signed headers only, and fails with a KeyError, a 500, without it)."""
+        signed_headers = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+        headers = self._create_headers_for_aws_request(signed_headers, self._headers)
+        request = AWSRequest(method=self._method, url=self._path, data=self._body, headers=headers)
+        request.context["timestamp"] = self._headers["X-Amz-Date"]
+        return request
 
     def check_allowed(self, resource: str) -> None:
         allowed = False
