@@ -160,7 +160,7 @@ class _SignedCall(IAMRequest):
     def check_allowed(self, resource: str) -> None:
         allowed = False
         for policy in self._access_key.collect_policies():
-            result = IAMPolicy(policy).is_action_permitted(self._action, resource)
+            result = _case_blind(policy).is_action_permitted(self._action.lower(), resource)
             if result == PermissionResult.DENIED:
                 raise CognitoError(ACCESS_DENIED, self._denied(resource, EXPLICIT_DENY))
             allowed = allowed or result == PermissionResult.PERMITTED
@@ -180,6 +180,20 @@ class _SignedCall(IAMRequest):
 
     def _raise_signature_does_not_match(self) -> None:
         raise CognitoError(INVALID_SIGNATURE, INVALID_SIGNATURE_MESSAGE)
+
+
+def _case_blind(policy: Any) -> IAMPolicy:
+    """The policy with its actions in lower case: IAM matches action names regardless of case (moto does not)."""
+    iam_policy = IAMPolicy(policy)
+    statements = iam_policy._policy_json["Statement"]
+    for statement in statements if isinstance(statements, list) else [statements]:
+        for element in ("Action", "NotAction"):
+            actions = statement.get(element)
+            if isinstance(actions, str):
+                statement[element] = actions.lower()
+            elif isinstance(actions, list):
+                statement[element] = [action.lower() if isinstance(action, str) else action for action in actions]
+    return iam_policy
 
 
 class _Refused(HTTPException):
