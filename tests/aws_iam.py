@@ -7,8 +7,10 @@ client while enforcement is off, as an administrator would make them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,18 +63,33 @@ class IamControl:
         self._allowance("inf")
         self.enforcing = False
 
-    def user(self, policy: dict[str, Any] | None = None, *, name: str = "", managed: bool = False) -> Keys:
-        """A new IAM user with `policy` (inline, or attached as a managed policy) and an access key."""
+    @contextlib.contextmanager
+    def _administering(self) -> Iterator[Any]:
+        """boto3's IAM client as an administrator, with enforcement off meanwhile (and back on after if it was)."""
         was_enforcing = self.enforcing
         self.relax()
         try:
-            iam = boto3.client(
+            yield boto3.client(
                 "iam",
                 region_name="us-east-1",
                 endpoint_url=self.base_url,
                 aws_access_key_id="admin",
                 aws_secret_access_key="admin",
             )
+        finally:
+            if was_enforcing:
+                self.enforce()
+
+    def user(
+        self,
+        policy: dict[str, Any] | None = None,
+        *,
+        name: str = "",
+        managed: bool = False,
+        groups: Sequence[str] = (),
+    ) -> Keys:
+        """A new IAM user with `policy` (inline, or attached as a managed policy), in `groups`, with an access key."""
+        with self._administering() as iam:
             name = name or f"portal-{uuid.uuid4().hex[:8]}"
             iam.create_user(UserName=name)
             if policy is not None:
@@ -82,23 +99,52 @@ class IamControl:
                     iam.attach_user_policy(UserName=name, PolicyArn=arn)
                 else:
                     iam.put_user_policy(UserName=name, PolicyName="portal", PolicyDocument=document)
+            for group in groups:
+                iam.add_user_to_group(GroupName=group, UserName=name)
             key = iam.create_access_key(UserName=name)["AccessKey"]
             return Keys(name, key["AccessKeyId"], key["SecretAccessKey"])
-        finally:
-            if was_enforcing:
-                self.enforce()
+
+    def group(self, policy: dict[str, Any], *, name: str = "", managed: bool = False) -> str:
+        """A new IAM group with `policy` (inline, or attached as a managed policy); returns its name."""
+        with self._administering() as iam:
+            name = name or f"group-{uuid.uuid4().hex[:8]}"
+            iam.create_group(GroupName=name)
+            document = json.dumps(policy)
+            if managed:
+                arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=document)["Policy"]["Arn"]
+                iam.attach_group_policy(GroupName=name, PolicyArn=arn)
+            else:
+                iam.put_group_policy(GroupName=name, PolicyName="portal", PolicyDocument=document)
+            return name
 
 
 def pool_arn(pool_id: str, region: str = "us-east-1") -> str:
     return f"arn:aws:cognito-idp:{region}:{ACCOUNT_ID}:userpool/{pool_id}"
 
 
-def allow(*statements: tuple[str, list[str], list[str] | str]) -> dict[str, Any]:
+Statement = tuple[str, list[str], list[str] | str]
+
+
+def allow(*statements: Statement) -> dict[str, Any]:
     """A policy document from (Sid, actions, resources) triples."""
+    return _document("Allow", statements)
+
+
+def deny(*statements: Statement) -> dict[str, Any]:
+    """A policy document denying, from (Sid, actions, resources) triples."""
+    return _document("Deny", statements)
+
+
+def merged(*documents: dict[str, Any]) -> dict[str, Any]:
+    """One policy document with the statements of all `documents`."""
+    return {"Version": "2012-10-17", "Statement": [s for document in documents for s in document["Statement"]]}
+
+
+def _document(effect: str, statements: Sequence[Statement]) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+            {"Sid": sid, "Effect": effect, "Action": actions, "Resource": resources}
             for sid, actions, resources in statements
         ],
     }

@@ -113,10 +113,15 @@ class EmulatorApp:
             params = None
         if not isinstance(params, dict):
             params = {}  # moto answers the malformed body itself, once the caller may call
+        operation = target.removeprefix(TARGET_PREFIX)
+        pool_id = iam.pool_id_of(params.get("UserPoolId"))
+        query = request.query_string.decode("latin-1")
+        path = f"{request.path}?{query}" if query else request.path
         try:
-            iam.check(target.removeprefix(TARGET_PREFIX), dict(request.headers), body, params)
+            iam.check(operation, request.headers, body, [pool_id], path)
         except CognitoError as error:
             return _amz_json(400, _error(error.error_type, error.message))
+        environ[iam.VETTED] = (operation, pool_id)  # moto checks again what it would run otherwise
         return None
 
     def _endpoint(self, request: Request) -> Endpoint | None:
