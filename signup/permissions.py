@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from .models import Portal
 
 PUBLIC_CALLS = ("SignUp", "ConfirmSignUp", "ResendConfirmationCode")
@@ -31,7 +34,7 @@ def _reads_its_secret(portal: Portal) -> bool:
 class Feature:
     sid: str
     actions: tuple[str, ...]
-    purpose: str
+    purpose: str | Promise
     needed_by: Callable[[Portal], bool] = field(default=_always)
 
     @property
@@ -43,24 +46,32 @@ FEATURES = (
     Feature(
         "ReadPoolAndClient",
         ("DescribeUserPool", "DescribeUserPoolClient"),
-        "building the form from the pool's schema (portal add and sync, admin's Sync from Cognito), "
-        "schema drift in admin, and portal check",
+        _(
+            "building the form from the pool's schema (portal add and sync, admin's Sync from Cognito), "
+            "schema drift in admin, and portal check"
+        ),
     ),
     Feature(
         "ReadClientSecret",
         ("DescribeUserPoolClient",),
-        "the app client's secret for SecretHash, read once per process (only portals whose client has a "
-        "secret and no client-secret variable)",
+        _(
+            "the app client's secret for SecretHash, read once per process (only portals whose client has a "
+            "secret and no client-secret variable)"
+        ),
         _reads_its_secret,
     ),
     Feature(
         "ReadUserStatus",
         ("AdminGetUser",),
-        "reconcile_attempts, the stuck-user queue's look-up and its check before a delete, and the check "
-        "when a SignUp that got no answer is tried again",
+        _(
+            "reconcile_attempts, the stuck-user queue's look-up and its check before a delete, and the check "
+            "when a SignUp that got no answer is tried again"
+        ),
     ),
-    Feature("ConfirmStuckUsers", ("AdminConfirmSignUp",), "the stuck-user action “Confirm the user”"),
-    Feature("DeleteStuckUsers", ("AdminDeleteUser",), "the stuck-user action “Delete the unconfirmed user in Cognito”"),
+    Feature("ConfirmStuckUsers", ("AdminConfirmSignUp",), _("the stuck-user action “Confirm the user”")),
+    Feature(
+        "DeleteStuckUsers", ("AdminDeleteUser",), _("the stuck-user action “Delete the unconfirmed user in Cognito”")
+    ),
 )
 SIDS = tuple(feature.sid for feature in FEATURES)
 

@@ -66,7 +66,7 @@ def _probe(portal: Portal, omit: tuple[str, ...], findings: list[Finding]) -> di
             findings.append(Finding(OK, _("%(permission)s is allowed on %(resource)s.") % values))
         elif failure.permission:
             values["sids"] = ", ".join(feature.sid for feature in features)
-            values["purpose"] = "; ".join(feature.purpose for feature in features)
+            values["purpose"] = "; ".join(str(feature.purpose) for feature in features)
             text = _("Missing IAM permission %(permission)s on %(resource)s (Sid %(sids)s), needed for %(purpose)s.")
             findings.append(Finding(FAIL, text % values))
         elif failure.code == NOT_FOUND:
