@@ -597,3 +597,20 @@ def test_a_portal_pointed_at_another_pool_is_not_given_the_old_pools_arn(demo_po
     checked = check("demo")
     assert f"cognito-idp:DescribeUserPool is allowed on the pool {other['user_pool_id']}." in checked.at("ok")
     assert not any(pool_arn(demo_pool["user_pool_id"]) in line for line in checked.lines)
+
+
+def test_the_checks_dry_calls_are_not_counted_as_the_portals_cognito_errors(demo_portal):
+    from prometheus_client import REGISTRY
+
+    def errors(operation: str) -> float:
+        labels = {"operation": operation, "code": "UserNotFoundException"}
+        return REGISTRY.get_sample_value("signup_cognito_errors_total", labels) or 0.0
+
+    before = {op: errors(op) for op in ("admin_get_user", "admin_confirm_sign_up", "admin_delete_user")}
+    findings = preflight.portal_check(portal=demo_portal)
+    assert all(f.level == "ok" for f in findings), findings
+    assert {op: errors(op) for op in before} == before
+    # The portal's own calls are still counted: an operator's look-up of a missing user is an error.
+    with pytest.raises(cognito.CognitoError):
+        cognito.admin_get_user(demo_portal.target, "nobody-at-all")
+    assert errors("admin_get_user") == before["admin_get_user"] + 1
