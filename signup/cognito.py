@@ -270,8 +270,8 @@ def forget_clients() -> None:
 # --- Describe calls (IAM) -------------------------------------------------------------------
 
 
-@metrics.cognito_call
-def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], int]:
+def _send(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], int]:
+    """One call, its latency, and every failure as a CognitoFailure; `_call` is this, counted."""
     started = time.perf_counter()
     try:
         response = getattr(client, operation)(**params)
@@ -295,6 +295,10 @@ def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], i
     ) as error:
         raise CognitoNoAnswer(str(error), latency_ms=round((time.perf_counter() - started) * 1000)) from error
     return response, round((time.perf_counter() - started) * 1000)
+
+
+# Every call the portal makes goes through the metrics; cognito.probe's dry calls do not (see there).
+_call = metrics.cognito_call(_send)
 
 
 def describe(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -508,7 +512,7 @@ def probe(target: Target, action: str) -> CognitoFailure | None:
         raise ValueError(f"no dry call for {action}")
     try:
         # Not through the metrics: a check's planned UserNotFoundException is no error of the portal's traffic.
-        _call.__wrapped__(client, botocore.xform_name(action), **params)  # type: ignore[attr-defined]
+        _send(client, botocore.xform_name(action), **params)
     except CognitoError as error:
         return None if action.startswith("Admin") and error.code == "UserNotFoundException" else error
     except CognitoFailure as error:

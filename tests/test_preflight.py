@@ -445,14 +445,14 @@ def test_a_check_changes_nothing_in_cognito(demo_portal, demo_pool, emulator, mo
         ],
     )
     sent: list[str] = []
-    real = cognito._call
+    real = cognito._send
 
     def spy(client, operation, **params):
         if "Username" in params:
             sent.append(params["Username"])
         return real(client, operation, **params)
 
-    monkeypatch.setattr(cognito, "_call", spy)
+    monkeypatch.setattr(cognito, "_send", spy)
     before = live_users(emulator, pool_id)
     assert check("demo").status == 0
     after = live_users(emulator, pool_id)
