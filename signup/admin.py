@@ -296,7 +296,7 @@ class PortalAdmin(admin.ModelAdmin):
                 flows.portal_sync(portal=portal)
                 synced += 1
             except cognito.CognitoFailure as error:
-                reason = operators.failure_text(error) if error.permission else str(error)
+                reason = operators.failure_text(error, detail=True)
                 self.message_user(request, f"{portal.slug}: {reason}", messages.ERROR)
         if synced:
             text = ngettext("Synced %(n)d portal.", "Synced %(n)d portals.", synced) % {"n": synced}

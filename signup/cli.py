@@ -32,7 +32,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from . import cognito, flows
+from . import cognito, flows, permissions
 from .forms import ConfirmForm
 from .messages import message
 from .models import Portal, SignupAttempt
@@ -590,3 +590,17 @@ class OperationCommand(BaseCommand):
     def response(self, value: dict[str, Any]) -> None:
         """Print a response as the AWS CLI does: the model's key order, four-space JSON."""
         self.write_json(in_shape_order(value, operation_model(self.operation).output_shape))
+
+
+def add_omit_option(parser: CommandParser) -> None:
+    """`--omit SID ...` for iam_policy and portal check, which must agree on what was left out."""
+    parser.add_argument(
+        "--omit",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="SID",
+        choices=permissions.SIDS,
+        help="Leave these features out of the policy, e.g. ConfirmStuckUsers DeleteStuckUsers for a role that "
+        "never runs operators' actions; what needs them then names the missing permission when used.",
+    )

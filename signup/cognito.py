@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +113,21 @@ class SecretUnavailable(CognitoFailure):
     code = "SecretUnavailable"
 
 
+class NoCredentials(CognitoFailure):
+    """A signed call found no usable AWS credentials in the standard chain: nothing was sent."""
+
+    code = "NoCredentials"
+
+
+# What botocore raises when the standard chain gives no usable credentials (docs/cognito.md §2.6).
+_CREDENTIAL_ERRORS = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+    botocore.exceptions.ProfileNotFound,
+)
+
+
 @dataclass(frozen=True)
 class CodeDelivery:
     destination: str = ""
@@ -189,7 +204,10 @@ def client_for(region: str, endpoint_url: str | None, *, public: bool) -> Any:
                 config = botocore.config.Config(
                     retries={"mode": "standard", "max_attempts": 3}, **_connection_settings()
                 )
-            session = boto3.session.Session()
+            try:
+                session = boto3.session.Session()
+            except botocore.exceptions.ProfileNotFound as error:  # AWS_PROFILE names no profile
+                raise NoCredentials(str(error)) from error
             client = session.client("cognito-idp", region_name=region, endpoint_url=endpoint_url or None, config=config)
             client.meta.events.register("before-parse.cognito-identity-provider", _refuse_garbled_success)
             _clients[key] = client
@@ -294,6 +312,8 @@ def _send(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], i
         botocore.exceptions.HTTPClientError,
     ) as error:
         raise CognitoNoAnswer(str(error), latency_ms=round((time.perf_counter() - started) * 1000)) from error
+    except _CREDENTIAL_ERRORS as error:
+        raise NoCredentials(str(error)) from error
     return response, round((time.perf_counter() - started) * 1000)
 
 
@@ -344,6 +364,35 @@ def client_secret(target: Target) -> str | None:
     with _secrets_lock:
         _secrets[key] = secret
     return secret
+
+
+def is_client_secret(target: Target, value: str) -> bool:
+    """Whether `value` is the app client's secret, by DescribeUserPoolClient; compared in constant time
+    and dropped, never kept or returned. False when Cognito cannot say."""
+    client = client_for(target.region, target.endpoint_url, public=False)
+    try:
+        app, _ = _call(client, "describe_user_pool_client", UserPoolId=target.user_pool_id, ClientId=target.client_id)
+    except CognitoFailure:
+        return False
+    actual = app["UserPoolClient"].get("ClientSecret") or ""
+    return bool(actual) and hmac.compare_digest(value.encode(), actual.encode())
+
+
+def caller_arn(target: Target) -> str:
+    """The ARN of the identity the standard chain gives, by sts:GetCallerIdentity, which needs no IAM
+    permission; at the target's endpoint when it has one (the local Cognito answers STS too)."""
+    config = botocore.config.Config(retries={"total_max_attempts": 1}, **_connection_settings())
+    try:
+        sts = boto3.session.Session().client(
+            "sts", region_name=target.region, endpoint_url=target.endpoint_url or None, config=config
+        )
+        return str(sts.get_caller_identity()["Arn"])
+    except _CREDENTIAL_ERRORS as error:
+        raise NoCredentials(str(error)) from error
+    except botocore.exceptions.ClientError as error:
+        raise CognitoError(error.response.get("Error", {}).get("Code", "Unknown"), str(error)) from error
+    except botocore.exceptions.BotoCoreError as error:
+        raise CognitoUnreachable(str(error)) from error
 
 
 def _with_secret(target: Target, username: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -492,8 +541,21 @@ def admin_delete_user(target: Target, username: str) -> CallResult:
 
 # --- Dry calls: may this caller run an action on a pool? -----------------------------------------
 
-# The IAM actions a dry call can prove, each by a call that changes nothing (docs/cognito.md §2.6).
-PROBED_ACTIONS = ("DescribeUserPool", "DescribeUserPoolClient", "AdminGetUser", "AdminConfirmSignUp", "AdminDeleteUser")
+
+def _no_user(target: Target) -> dict[str, Any]:
+    return {"UserPoolId": target.user_pool_id, "Username": f"signup-portal-check-{uuid.uuid4().hex}"}
+
+
+# The IAM actions a dry call can prove, each with the parameters of a call that changes nothing
+# (docs/cognito.md §2.6). Only these: an Admin* call that creates or changes would not be dry.
+PROBES: dict[str, Callable[[Target], dict[str, Any]]] = {
+    "DescribeUserPool": lambda target: {"UserPoolId": target.user_pool_id},
+    "DescribeUserPoolClient": lambda target: {"UserPoolId": target.user_pool_id, "ClientId": target.client_id},
+    "AdminGetUser": _no_user,
+    "AdminConfirmSignUp": _no_user,
+    "AdminDeleteUser": _no_user,
+}
+PROBED_ACTIONS = tuple(PROBES)
 
 
 def probe(target: Target, action: str) -> CognitoFailure | None:
@@ -501,20 +563,15 @@ def probe(target: Target, action: str) -> CognitoFailure | None:
 
     The Describe calls read; the Admin* calls name a user who cannot exist, so Cognito, which checks
     IAM before it looks for the user, answers UserNotFoundException to a caller who may, and
-    AccessDeniedException to one who may not, and nothing changes either way."""
-    client = client_for(target.region, target.endpoint_url, public=False)
-    params: dict[str, Any] = {"UserPoolId": target.user_pool_id}
-    if action == "DescribeUserPoolClient":
-        params["ClientId"] = target.client_id
-    elif action.startswith("Admin"):
-        params["Username"] = f"signup-portal-check-{uuid.uuid4().hex}"
-    elif action != "DescribeUserPool":
-        raise ValueError(f"no dry call for {action}")
+    AccessDeniedException to one who may not, and nothing changes either way. KeyError for an action
+    with no dry call."""
+    params = PROBES[action](target)
     try:
+        client = client_for(target.region, target.endpoint_url, public=False)
         # Not through the metrics: a check's planned UserNotFoundException is no error of the portal's traffic.
         _send(client, botocore.xform_name(action), **params)
     except CognitoError as error:
-        return None if action.startswith("Admin") and error.code == "UserNotFoundException" else error
+        return None if "Username" in params and error.code == "UserNotFoundException" else error
     except CognitoFailure as error:
         return error
     return None

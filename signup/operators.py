@@ -42,15 +42,21 @@ class Refused(Exception):
 Action = Callable[[cognito.Target, SignupAttempt], tuple[str, dict[str, Any]]]
 
 
-def failure_text(error: cognito.CognitoFailure) -> str:
-    """A Cognito failure in words an operator can act on: the missing IAM permission by name, where
-    that is the reason (docs/deploy.md), else Cognito's error code."""
+def failure_text(error: cognito.CognitoFailure, *, detail: bool = False) -> str:
+    """A Cognito failure in words an operator can act on: the missing IAM permission by name, or the
+    missing credentials, where that is the reason (docs/deploy.md), else Cognito's error code (with its
+    message too when `detail`)."""
     if error.permission:
         return _(
             "the portal's AWS identity lacks the IAM permission %(permission)s "
             "(python manage.py iam_policy prints the policy it needs)"
         ) % {"permission": error.permission}
-    return error.code
+    if isinstance(error, cognito.NoCredentials):
+        return _(
+            "the portal found no AWS credentials (give its task or instance a role with the policy "
+            "python manage.py iam_policy prints)"
+        )
+    return str(error) if detail else error.code
 
 
 def _act(attempt: SignupAttempt, kind: str, actor: str, action: Action) -> RowResult:

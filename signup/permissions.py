@@ -8,7 +8,6 @@ in one feature each, and the statements allow those actions on the portals' pool
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,11 +113,6 @@ def pool_arn(portal: Portal, account_id: str = "") -> str:
     return _built_arn(portal, account_id)
 
 
-def check_omitted(omit: Iterable[str]) -> list[str]:
-    """The names in `omit` that are no feature's Sid."""
-    return [sid for sid in omit if sid not in SIDS]
-
-
 def features_for(portal: Portal, omit: Iterable[str] = ()) -> list[Feature]:
     left_out = set(omit)
     return [feature for feature in FEATURES if feature.sid not in left_out and feature.needed_by(portal)]
@@ -153,17 +147,3 @@ def needs(portal: Portal, omit: Iterable[str] = ()) -> dict[str, list[Feature]]:
         for action in feature.actions:
             actions.setdefault(action, []).append(feature)
     return actions
-
-
-def add_omit_option(parser: ArgumentParser) -> None:
-    """`--omit SID ...` for iam_policy and portal check, which must agree on what was left out."""
-    parser.add_argument(
-        "--omit",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="SID",
-        choices=SIDS,
-        help="Leave these features out of the policy, e.g. ConfirmStuckUsers DeleteStuckUsers for a role that "
-        "never runs operators' actions; what needs them then names the missing permission when used.",
-    )

@@ -36,16 +36,43 @@ def portal_check(*, portal: Portal, omit: Iterable[str] = ()) -> list[Finding]:
     """Every finding for one portal, in the order an operator would fix them."""
     findings: list[Finding] = []
     left_out = tuple(omit)
+    if not portal.is_synced:
+        text = _("Never synced, so there is no form: run python manage.py portal sync %(slug)s.")
+        findings.append(Finding(FAIL, text % {"slug": portal.slug}))
+    if not _identity(portal, findings):
+        _settings(portal, findings)
+        return findings
     results = _probe(portal, left_out, findings)
-    missing = any(r is not None and r.code == NOT_FOUND for r in results.values())
     if all(action in results and results[action] is None for action in DESCRIBE):
         _pool_and_schema(portal, findings)
-    elif not missing:
+    elif not any(r is not None and r.code == NOT_FOUND for r in results.values()):
         why = _("ReadPoolAndClient is left out") if "ReadPoolAndClient" in left_out else _("it cannot be read")
         findings.append(Finding(WARN, _("The pool's schema was not compared with the form: %(why)s.") % {"why": why}))
-    _secret(portal, findings, from_cognito=not missing)
+    gone = next((r for r in results.values() if r is not None and r.code == NOT_FOUND), None)
+    _secret(portal, findings, results.get("DescribeUserPoolClient", gone or UNPROBED))
     _settings(portal, findings)
     return findings
+
+
+# DescribeUserPoolClient not probed (its features were left out): the secret is read as the portal would.
+UNPROBED = cognito.CognitoFailure("not probed", code="NotProbed")
+
+
+def _identity(portal: Portal, findings: list[Finding]) -> bool:
+    """Whose permissions the check proves: the standard chain's identity. False when there is none."""
+    try:
+        arn = cognito.caller_arn(portal.target)
+    except cognito.NoCredentials as error:
+        text = _("No AWS credentials: %(error)s. Give the task or instance a role with the policy iam_policy prints.")
+        findings.append(Finding(FAIL, text % {"error": error.message}))
+        return False
+    except cognito.CognitoFailure as error:
+        text = _("Which AWS identity runs this check is unknown (%(code)s); the permissions below are its.")
+        findings.append(Finding(WARN, text % {"code": error.code}))
+        return True
+    text = _("The permissions below are those of %(arn)s: run the check with the portal's own role.")
+    findings.append(Finding(OK, text % {"arn": arn}))
+    return True
 
 
 def _resource(portal: Portal) -> str:
@@ -71,8 +98,8 @@ def _probe(portal: Portal, omit: tuple[str, ...], findings: list[Finding]) -> di
             findings.append(Finding(FAIL, text % values))
         elif failure.code == NOT_FOUND:
             findings.append(Finding(FAIL, _("Cognito says: %(message)s") % {"message": failure.message}))
-            if action == "DescribeUserPool":
-                break  # no other call can be proven on a pool that is not there
+            if action != "DescribeUserPoolClient":
+                break  # the pool is not there: no other call can be proven on it
         else:
             values["code"] = failure.code
             findings.append(Finding(FAIL, _("%(permission)s could not be checked: %(code)s.") % values))
@@ -87,6 +114,8 @@ def _pool_and_schema(portal: Portal, findings: list[Finding]) -> None:
         findings.append(Finding(FAIL, text))
         return
     live = drift.live
+    if not portal.is_synced:
+        return  # said first: without a snapshot there is nothing to compare
     values = {
         "pool": portal.user_pool_id,
         "pool_name": live.get("pool_name", ""),
@@ -98,10 +127,6 @@ def _pool_and_schema(portal: Portal, findings: list[Finding]) -> None:
     if live.get("admin_create_only"):
         text = _("The pool lets only administrators create users: Cognito refuses every SignUp.")
         findings.append(Finding(FAIL, text))
-    if not portal.is_synced:
-        text = _("Never synced, so there is no form: run python manage.py portal sync %(slug)s.")
-        findings.append(Finding(FAIL, text % {"slug": portal.slug}))
-        return
     for change in drift.changes:
         text = _("Changed in Cognito since the last sync: %(change)s (python manage.py portal sync %(slug)s).")
         findings.append(Finding(FAIL, text % {"change": change, "slug": portal.slug}))
@@ -109,27 +134,32 @@ def _pool_and_schema(portal: Portal, findings: list[Finding]) -> None:
         findings.append(Finding(OK, _("The form matches the pool and the client.")))
 
 
-def _secret(portal: Portal, findings: list[Finding], *, from_cognito: bool) -> None:
-    """The client secret where the portal gets it; not read from a pool or client Cognito just said is not
-    there, which would only repeat that finding."""
+def _secret(portal: Portal, findings: list[Finding], described: cognito.CognitoFailure | None) -> None:
+    """The client secret where the portal gets it. `described` is DescribeUserPoolClient's dry call: None
+    when it worked, so a secret from a variable is compared with the client's; a refusal or a missing
+    client was reported already and is not reported again as an unreachable secret."""
     if not portal.is_synced:
         return
     if not portal.target.has_secret:
         findings.append(Finding(OK, _("The app client has no secret.")))
         return
-    if not portal.client_secret_env and not from_cognito:
+    if not portal.client_secret_env and described is not None and described is not UNPROBED:
         return
     try:
-        cognito.client_secret(portal.target)
+        secret = cognito.client_secret(portal.target)
     except cognito.SecretUnavailable as error:
         detail = operators.failure_text(error) if error.permission else error.message
         findings.append(Finding(FAIL, _("The client secret is not reachable: %(error)s.") % {"error": detail}))
         return
-    if portal.client_secret_env:
-        text = _("The client secret comes from the variable %(name)s.") % {"name": portal.client_secret_env}
-    else:
-        text = _("The client secret is read with DescribeUserPoolClient.")
-    findings.append(Finding(OK, text))
+    if not portal.client_secret_env:
+        findings.append(Finding(OK, _("The client secret is read with DescribeUserPoolClient.")))
+        return
+    values = {"name": portal.client_secret_env}
+    if described is None and secret is not None and not cognito.is_client_secret(portal.target, secret):
+        text = _("The variable %(name)s does not hold the app client's secret: Cognito would refuse every sign-up.")
+        findings.append(Finding(FAIL, text % values))
+        return
+    findings.append(Finding(OK, _("The client secret comes from the variable %(name)s.") % values))
 
 
 def _settings(portal: Portal, findings: list[Finding]) -> None:

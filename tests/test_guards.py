@@ -239,6 +239,10 @@ def test_a_secret_file_ending_in_a_newline_gives_the_secret(tmp_path):
     assert mapping["METRICS_TOKEN"] == "t0ken"
     assert mapping["PLAIN"] == " kept as given "
 
+    from portal import settings as portal_settings
+
+    assert isinstance(portal_settings.env.ENVIRON, _FileSecrets)  # the settings read through it
+
 
 def test_readiness_fails_when_the_cache_does(client, settings):
     settings.CACHES = {

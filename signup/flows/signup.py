@@ -328,7 +328,15 @@ def _created_by_an_earlier_unknown_attempt(portal: Portal, attempt: SignupAttemp
         return None
     try:
         user = cognito.admin_get_user(portal.target, attempt.username)
-    except cognito.CognitoFailure:
+    except cognito.CognitoFailure as error:
+        # The clash stands as Cognito said it; the log says why it was not settled (a missing permission?).
+        logs.event(
+            "signup.earlier_attempt_unchecked",
+            attempt=attempt.reference,
+            earlier=earlier.reference,
+            code=error.code,
+            permission=error.permission,
+        )
         return None
     if user.status != "UNCONFIRMED":
         return None

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from signup import permissions
+from signup import cli, permissions
 from signup.models import Portal
 
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slugs", nargs="*", metavar="SLUG")
-        permissions.add_omit_option(parser)
+        cli.add_omit_option(parser)
         parser.add_argument(
             "--account-id",
             default="",

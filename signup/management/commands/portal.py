@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
-from signup import cognito, flows, operators, permissions, preflight, presignup
+from signup import cli, cognito, flows, operators, preflight, presignup
 from signup.models import Challenge, Portal
 
 # Who may use a portal from another site: (option, what one origin may do, what "none" means).
@@ -191,8 +191,8 @@ class Command(BaseCommand):
             help="Before going live: the pool and client, every permission of the IAM policy (by calls that "
             "change nothing), the client secret, schema drift and the origins; non-zero exit on a blocker.",
         )
-        check.add_argument("slug", nargs="?")
-        permissions.add_omit_option(check)
+        check.add_argument("slugs", nargs="*", metavar="SLUG", help="These portals (default: every portal).")
+        cli.add_omit_option(check)
         sub.add_parser("list", help="List portals.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -263,7 +263,12 @@ class Command(BaseCommand):
             raise CommandError(f"{failures} portal(s) could not be synced.")
 
     def handle_check(self, options: dict[str, Any]) -> None:
-        portals = _named_or_all(options["slug"])
+        portals = Portal.objects.all()
+        if options["slugs"]:
+            portals = portals.filter(slug__in=options["slugs"])
+            unknown = sorted(set(options["slugs"]) - {portal.slug for portal in portals})
+            if unknown:
+                raise CommandError(f"No portal {', '.join(repr(slug) for slug in unknown)}.")
         if not portals.exists():
             self.stdout.write("No portals yet: nothing to check (add one with python manage.py portal add).")
         blockers = 0
@@ -286,7 +291,7 @@ class Command(BaseCommand):
         try:
             flows.portal_sync(portal=portal)
         except cognito.CognitoFailure as error:
-            reason = operators.failure_text(error) if error.permission else str(error)
+            reason = operators.failure_text(error, detail=True)
             self.stderr.write(f"{portal.slug}: sync failed: {reason}")
             return False
         spec = flows.portal_form_spec(portal)
