@@ -592,6 +592,12 @@ class OperationCommand(BaseCommand):
         self.write_json(in_shape_order(value, operation_model(self.operation).output_shape))
 
 
+def portals_named(slugs: list[str]) -> tuple[list[Portal], list[str]]:
+    """The portals with these slugs (every portal when none are given), and the slugs no portal has."""
+    portals = list(Portal.objects.filter(slug__in=slugs) if slugs else Portal.objects.all())
+    return portals, sorted(set(slugs) - {portal.slug for portal in portals})
+
+
 def add_omit_option(parser: CommandParser) -> None:
     """`--omit SID ...` for iam_policy and portal check, which must agree on what was left out."""
     parser.add_argument(

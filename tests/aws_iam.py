@@ -8,6 +8,7 @@ client while enforcement is off, as an administrator would make them.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import uuid
 from collections.abc import Iterator, Sequence
@@ -93,12 +94,7 @@ class IamControl:
             name = name or f"portal-{uuid.uuid4().hex[:8]}"
             iam.create_user(UserName=name)
             if policy is not None:
-                document = json.dumps(policy)
-                if managed:
-                    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=document)["Policy"]["Arn"]
-                    iam.attach_user_policy(UserName=name, PolicyArn=arn)
-                else:
-                    iam.put_user_policy(UserName=name, PolicyName="portal", PolicyDocument=document)
+                _give_policy(iam, "User", name, policy, managed)
             for group in groups:
                 iam.add_user_to_group(GroupName=group, UserName=name)
             key = iam.create_access_key(UserName=name)["AccessKey"]
@@ -109,13 +105,19 @@ class IamControl:
         with self._administering() as iam:
             name = name or f"group-{uuid.uuid4().hex[:8]}"
             iam.create_group(GroupName=name)
-            document = json.dumps(policy)
-            if managed:
-                arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=document)["Policy"]["Arn"]
-                iam.attach_group_policy(GroupName=name, PolicyArn=arn)
-            else:
-                iam.put_group_policy(GroupName=name, PolicyName="portal", PolicyDocument=document)
+            _give_policy(iam, "Group", name, policy, managed)
             return name
+
+
+def _give_policy(iam: Any, kind: str, name: str, policy: dict[str, Any], managed: bool) -> None:
+    """`policy` for the IAM user or group `name` (`kind` "User" or "Group"): inline, or as a managed policy."""
+    document = json.dumps(policy)
+    who = {f"{kind}Name": name}
+    if managed:
+        arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=document)["Policy"]["Arn"]
+        getattr(iam, f"attach_{kind.lower()}_policy")(PolicyArn=arn, **who)
+    else:
+        getattr(iam, f"put_{kind.lower()}_policy")(PolicyName="portal", PolicyDocument=document, **who)
 
 
 def pool_arn(pool_id: str, region: str = "us-east-1") -> str:
@@ -148,3 +150,20 @@ def _document(effect: str, statements: Sequence[Statement]) -> dict[str, Any]:
             for sid, actions, resources in statements
         ],
     }
+
+
+def printed_policy(*args: str) -> tuple[dict[str, Any], str]:
+    """`manage.py iam_policy ARGS`: the policy (stdout, parsed) and the explanation (stderr)."""
+    from django.core.management import call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("iam_policy", *args, stdout=out, stderr=err)
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def policy_actions(policy: dict[str, Any]) -> list[str]:
+    """Every action the policy allows, once each, in the order of its statements."""
+    actions: list[str] = []
+    for statement in policy["Statement"]:
+        actions += [action for action in statement["Action"] if action not in actions]
+    return actions

@@ -170,18 +170,9 @@ def demo_pool(emulator):
 def demo_portal(emulator, demo_pool):
     """The "demo" portal on the demo pool, synced; its secret comes from DescribeUserPoolClient."""
     from signup import flows
-    from signup.models import Portal
+    from tests.factories import emulated_portal
 
-    portal = Portal.objects.create(
-        slug="demo",
-        name="Demo",
-        region="us-east-1",
-        user_pool_id=demo_pool["user_pool_id"],
-        client_id=demo_pool["client_id"],
-        endpoint_url=emulator,
-        challenge="off",  # tests of the challenge ask for one
-    )
-    return flows.portal_sync(portal=portal)
+    return flows.portal_sync(portal=emulated_portal("demo", demo_pool, emulator))
 
 
 @pytest.fixture

@@ -168,6 +168,20 @@ def make_portal(slug: str = "acme", *, snap: dict[str, Any] | None = None, **fie
     return Portal.objects.create(slug=slug, **values)
 
 
+def emulated_portal(slug: str, pool: dict[str, str], endpoint_url: str) -> Portal:
+    """A portal on a pool of the local Cognito (the dict demo.create_demo_pool returns), not synced yet;
+    its client secret comes from DescribeUserPoolClient."""
+    return Portal.objects.create(
+        slug=slug,
+        name=slug.replace("-", " ").title(),
+        region="us-east-1",
+        user_pool_id=pool["user_pool_id"],
+        client_id=pool["client_id"],
+        endpoint_url=endpoint_url,
+        challenge="off",  # tests of the challenge ask for one
+    )
+
+
 # SecretHash test vectors from docs/cognito.md §2.5: (username, client id, secret, hash).
 SECRET_HASH_VECTORS = [
     (

@@ -24,7 +24,8 @@ from django.utils import timezone
 from signup import cognito, operators
 from signup.emulator.demo import create_demo_pool, emulator_client
 from signup.models import Portal, SignupAttempt
-from tests.aws_iam import pool_arn
+from tests.aws_iam import policy_actions, pool_arn, printed_policy
+from tests.factories import emulated_portal
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +33,6 @@ PASSWORD = "Str0ng!Passw0rd"
 ATTRIBUTES = {"given_name": "Ann", "family_name": "Example"}
 PERSON = {"password": PASSWORD, **ATTRIBUTES}
 NOT_AVAILABLE = "Sign-up is not available right now"
-
-
-def printed_policy(*slugs: str, omit: tuple[str, ...] = ()) -> tuple[dict, str]:
-    out, err = io.StringIO(), io.StringIO()
-    args = [*slugs, *(["--omit", *omit] if omit else [])]
-    call_command("iam_policy", *args, stdout=out, stderr=err)
-    return json.loads(out.getvalue()), err.getvalue()
 
 
 def without(policy: dict, action: str) -> dict:
@@ -51,12 +45,7 @@ def without(policy: dict, action: str) -> dict:
 
 
 def actions_in(policy: dict) -> list[str]:
-    seen: list[str] = []
-    for statement in policy["Statement"]:
-        seen += [
-            a.removeprefix("cognito-idp:") for a in statement["Action"] if a.removeprefix("cognito-idp:") not in seen
-        ]
-    return seen
+    return [action.removeprefix("cognito-idp:") for action in policy_actions(policy)]
 
 
 # --- The features, each run as an operator or a visitor would, each answering (worked, what was shown) ---
@@ -272,14 +261,7 @@ def test_without_one_action_only_the_features_that_need_it_fail_and_they_say_so(
 
 def test_the_policy_of_one_portal_does_not_open_another_pool(world, aws_iam, monkeypatch, emulator):
     other_pool = create_demo_pool(emulator_client(emulator))
-    Portal.objects.create(
-        slug="other",
-        name="Other",
-        user_pool_id=other_pool["user_pool_id"],
-        client_id=other_pool["client_id"],
-        endpoint_url=emulator,
-        challenge="off",
-    )
+    emulated_portal("other", other_pool, emulator)
     policy, _ = printed_policy("demo")
     run_as(world, aws_iam, monkeypatch, policy)
     refused = command("portal", "sync", "other")
@@ -289,7 +271,7 @@ def test_the_policy_of_one_portal_does_not_open_another_pool(world, aws_iam, mon
 
 
 def test_a_feature_left_out_is_named_when_used(world, aws_iam, monkeypatch):
-    policy, explanation = printed_policy("demo", omit=("ConfirmStuckUsers", "DeleteStuckUsers"))
+    policy, explanation = printed_policy("demo", "--omit", "ConfirmStuckUsers", "DeleteStuckUsers")
     assert "AdminConfirmSignUp" not in json.dumps(policy) and "AdminDeleteUser" not in json.dumps(policy)
     assert "ConfirmStuckUsers: left out" in explanation
     ran = run_as(world, aws_iam, monkeypatch, policy)

@@ -20,8 +20,8 @@ from signup import cognito, preflight
 from signup.emulator.demo import create_demo_pool, emulator_client
 from signup.management.commands.portal import Command as PortalCommand
 from signup.models import Portal
-from tests.aws_iam import pool_arn
-from tests.factories import describe_client, describe_pool, make_portal, snapshot
+from tests.aws_iam import policy_actions, pool_arn, printed_policy
+from tests.factories import describe_client, describe_pool, emulated_portal, make_portal, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -50,19 +50,6 @@ def check(*args: str) -> Checked:
     except CommandError as error:
         return Checked(error.returncode, out.getvalue().splitlines(), str(error))
     return Checked(0, out.getvalue().splitlines(), err.getvalue())
-
-
-def printed_policy(*args: str) -> tuple[dict, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command("iam_policy", *args, stdout=out, stderr=err)
-    return json.loads(out.getvalue()), err.getvalue()
-
-
-def policy_actions(policy: dict) -> list[str]:
-    actions: list[str] = []
-    for statement in policy["Statement"]:
-        actions += [action for action in statement["Action"] if action not in actions]
-    return actions
 
 
 def live_users(emulator: str, pool_id: str) -> list[dict]:
@@ -192,14 +179,7 @@ def test_a_pool_where_only_administrators_create_users_fails(demo_portal, demo_p
 
 @pytest.mark.parametrize("omit", [[], ["--omit", "ReadPoolAndClient"]], ids=["all", "pool-not-read"])
 def test_a_portal_never_synced_fails_with_the_sync_hint(demo_pool, emulator, omit):
-    Portal.objects.create(
-        slug="fresh",
-        name="Fresh",
-        user_pool_id=demo_pool["user_pool_id"],
-        client_id=demo_pool["client_id"],
-        endpoint_url=emulator,
-        challenge="off",
-    )
+    emulated_portal("fresh", demo_pool, emulator)
     checked = check("fresh", *omit)
     assert checked.status != 0
     assert checked.at("fail", "fresh") == ["Never synced, so there is no form: run python manage.py portal sync fresh."]

@@ -8,7 +8,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from signup import cli, permissions
-from signup.models import Portal
 
 
 class Command(BaseCommand):
@@ -29,9 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="Only the policy, no explanation on stderr.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        slugs = options["slugs"]
-        portals = list(Portal.objects.filter(slug__in=slugs) if slugs else Portal.objects.all())
-        unknown = sorted(set(slugs) - {portal.slug for portal in portals})
+        portals, unknown = cli.portals_named(options["slugs"])
         if unknown:
             raise CommandError(f"No portal {', '.join(unknown)}.")
         if not portals:

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import QuerySet
 
 from signup import cli, cognito, flows, operators, preflight, presignup
 from signup.models import Challenge, Portal
@@ -257,19 +256,14 @@ class Command(BaseCommand):
             self.stdout.write(_hook(portal, generated))
 
     def handle_sync(self, options: dict[str, Any]) -> None:
-        portals = _named_or_all(options["slug"])
+        portals = _named_or_all([options["slug"]] if options["slug"] else [])
         failures = sum(not self._sync(p) for p in portals)
         if failures:
             raise CommandError(f"{failures} portal(s) could not be synced.")
 
     def handle_check(self, options: dict[str, Any]) -> None:
-        portals = Portal.objects.all()
-        if options["slugs"]:
-            portals = portals.filter(slug__in=options["slugs"])
-            unknown = sorted(set(options["slugs"]) - {portal.slug for portal in portals})
-            if unknown:
-                raise CommandError(f"No portal {', '.join(repr(slug) for slug in unknown)}.")
-        if not portals.exists():
+        portals = _named_or_all(options["slugs"])
+        if not portals:
             self.stdout.write("No portals yet: nothing to check (add one with python manage.py portal add).")
         blockers = 0
         for portal in portals:
@@ -299,12 +293,10 @@ class Command(BaseCommand):
         return True
 
 
-def _named_or_all(slug: str | None) -> QuerySet[Portal]:
-    portals = Portal.objects.all()
-    if slug:
-        portals = portals.filter(slug=slug)
-        if not portals.exists():
-            raise CommandError(f"No portal '{slug}'.")
+def _named_or_all(slugs: list[str]) -> list[Portal]:
+    portals, unknown = cli.portals_named(slugs)
+    if unknown:
+        raise CommandError(f"No portal {', '.join(repr(slug) for slug in unknown)}.")
     return portals
 
 
